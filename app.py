@@ -87,7 +87,7 @@ def main() -> None:
     who = st.sidebar.container()
     if auth.is_logged_in():
         # Logout is rendered before the login form so a click shows the form at once.
-        authenticator.logout("Log out", "sidebar", key="logout")
+        authenticator.logout("Log out", "sidebar", key="logout_button")
     auth.restore_from_cookie(authenticator)
     actor = auth.checked_actor(authenticator)
     if actor is None:
