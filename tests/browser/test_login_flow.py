@@ -59,3 +59,24 @@ def test_reload_keeps_the_login_and_logout_ends_it(live_app: LiveApp, browser) -
     page.locator(".st-key-login_username").wait_for(timeout=30_000)
     assert page.get_by_role("heading", name="Campaigns").count() == 0
     context.close()
+
+
+def test_reload_of_another_page_stays_on_that_page(live_app: LiveApp, browser) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(live_app.url)
+    wait_for_app(page)
+    log_in(page, "analyst", live_app.passwords["analyst"])
+    page.get_by_role("heading", name="Campaigns").wait_for(timeout=30_000)
+    page.wait_for_function(
+        "() => document.cookie.includes('retro_auth')", timeout=15_000
+    )
+
+    page.get_by_role("link", name="Campaign", exact=True).click()
+    page.locator(".st-key-campaign_select").wait_for(timeout=30_000)
+    page.reload()
+    wait_for_app(page)
+
+    page.locator(".st-key-campaign_select").wait_for(timeout=30_000)
+    assert "/campaign" in page.url
+    context.close()
