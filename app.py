@@ -13,6 +13,7 @@ from core.models import Role
 from core.services.permissions import Actor
 from ui import auth
 from ui.session import set_current_actor
+from ui.text import escape
 
 EVERYONE = frozenset(Role)
 STAFF = frozenset({Role.ANALYST, Role.ADMIN})
@@ -63,8 +64,8 @@ def restore_first_url(pages: list[st.Page], current: st.Page) -> None:
 
 def sidebar(actor: Actor, area: st.delta_generator.DeltaGenerator) -> None:
     with area:
-        st.markdown(f"**{actor.name}**")
-        st.caption(f"{actor.username} · {actor.role.value}")
+        st.markdown(f"**{escape(actor.name)}**")
+        st.caption(escape(f"{actor.username} · {actor.role.value}"))
 
 
 @st.cache_resource(show_spinner="Preparing the database…")
