@@ -182,7 +182,8 @@ class QualityReport:
                 Issue(level, code, self.file_name, int(rows[k]), column, message(k))
             )
         self.counts[level.value] += len(rows)
-        self.unlisted[level.value] += max(len(rows) - room, 0)
+        if len(rows) > room:
+            self.unlisted[level.value] += len(rows) - room
 
     def note(
         self,
@@ -202,6 +203,7 @@ class QualityReport:
         self._notes[key].count += len(rows)
 
     def finish(self) -> None:
+        """Turn notes into issues and order the issues by row (file-wide first)."""
         for (code, _), note in self._notes.items():
             rows = "row" if note.count == 1 else f"{note.count} rows, first"
             self.add(
@@ -212,6 +214,7 @@ class QualityReport:
                 column=note.column,
             )
         self._notes.clear()
+        self.issues.sort(key=lambda i: -1 if i.row is None else i.row)
 
     def _listed(self, level: Level) -> int:
         return self.counts[level.value] - self.unlisted[level.value]
@@ -410,6 +413,11 @@ class Layout:
     @property
     def spec(self) -> FormatSpec:
         return SPECS[self.format]
+
+    @property
+    def decimal_comma(self) -> bool:
+        # Excel writes ";"-separated CSV exactly where "," is the decimal mark.
+        return self.delimiter == ";"
 
     def column_name(self, name: str) -> str | None:
         """The header of a field as the file writes it."""
@@ -702,6 +710,8 @@ def _csv_reader(data: bytes, layout: Layout, chunk_rows: int) -> Any:
         # Text stays text ("NA" is a name, ids keep leading zeros); numbers are
         # inferred, with the platforms' empty markers read as missing.
         dtype={p: object for p in range(width) if p not in numeric},
+        decimal="," if layout.decimal_comma else ".",
+        thousands="." if layout.decimal_comma else None,
         keep_default_na=False,
         na_values={p: ["", "--"] for p in numeric},
         skip_blank_lines=False,
@@ -885,8 +895,14 @@ def _parse_slash_date(text: str) -> date | str:
         return invalid
 
 
-def parse_number(value: object) -> tuple[int, float, bool, int]:
-    """(status, value, is_percent, bound) of a cell; bound: -1 for '<', 1 for '>'."""
+def parse_number(
+    value: object, *, decimal_comma: bool = False
+) -> tuple[int, float, bool, int]:
+    """(status, value, is_percent, bound) of a cell; bound: -1 for '<', 1 for '>'.
+
+    With decimal_comma (semicolon-separated files, as European Excel writes
+    them) "1.234,5" is 1234.5 and "1.234" is 1234.
+    """
     if isinstance(value, bool):
         return BAD, np.nan, False, 0
     if isinstance(value, int | float):
@@ -901,7 +917,8 @@ def parse_number(value: object) -> tuple[int, float, bool, int]:
     text = text.removesuffix("%").strip()
     sign = text[0] if text[:1] in ("-", "+") else ""
     text = text[len(sign) :].strip().strip(_CURRENCY_SYMBOLS).strip()
-    number = _with_plain_separators(_GROUP_SPACE.sub("", text))
+    text = _GROUP_SPACE.sub("", text)
+    number = _decimal_comma(text) if decimal_comma else _with_plain_separators(text)
     try:
         result = float(sign + number)
     except ValueError:
@@ -909,6 +926,12 @@ def parse_number(value: object) -> tuple[int, float, bool, int]:
     if not np.isfinite(result):
         return BAD, np.nan, False, 0
     return OK, result, percent, bound
+
+
+def _decimal_comma(text: str) -> str:
+    if "," in text and "." in text.split(",", 1)[1]:
+        return text  # "1,234.5" is not written in this convention: refused below
+    return text.replace(".", "").replace(",", ".")
 
 
 def _with_plain_separators(text: str) -> str:
@@ -933,14 +956,16 @@ class _Numbers:
     bound: npt.NDArray[np.int8]
 
 
-def parse_numbers(series: pd.Series) -> _Numbers:
+def parse_numbers(series: pd.Series, *, decimal_comma: bool = False) -> _Numbers:
     size = len(series)
     dtype = series.dtype
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         flags = np.zeros(size, dtype=bool)
         return _Numbers(values, np.isnan(values), flags, flags, np.zeros(size, np.int8))
-    codes, results = _map_uniques(series, parse_number)
+    codes, results = _map_uniques(
+        series, lambda v: parse_number(v, decimal_comma=decimal_comma)
+    )
     status = _take([r[0] for r in results], codes, np.int8)
     return _Numbers(
         values=_take([r[1] for r in results], codes, np.float64),
@@ -1266,7 +1291,10 @@ class _Normaliser:
 
     def _numbers(self, chunk: _Chunk, name: str, *, share: bool = False) -> _Numbers:
         """Parsed cells of a numeric column; text, negatives, stray % rejected."""
-        numbers = parse_numbers(chunk.series(self.layout.columns[name]))
+        numbers = parse_numbers(
+            chunk.series(self.layout.columns[name]),
+            decimal_comma=self.layout.decimal_comma,
+        )
         self._reject(
             chunk,
             numbers.bad,
