@@ -1496,13 +1496,13 @@ class ExportReader:
         file_name: str,
         format: str | None = None,
         today: date | None = None,
-        chunk_rows: int = CHUNK_ROWS,
+        chunk_rows: int | None = None,
     ) -> None:
         self.data = data
         self.file_name = file_name
         self.layout = sniff(data, file_name=file_name, format=format)
         self.report = QualityReport(file_name)
-        self.chunk_rows = chunk_rows
+        self.chunk_rows = chunk_rows or CHUNK_ROWS
         self._normalise = _Normaliser(self.layout, self.report, today)
         self._describe_columns()
 

@@ -19,7 +19,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -32,7 +32,7 @@ from sqlmodel import Session, col, select
 
 from core import importers
 from core.db import is_sqlite
-from core.errors import ImportRejected, NotFound
+from core.errors import ImportRejected, NotFound, ValidationFailed
 from core.importers import ExportReader, Level, QualityReport
 from core.models import Campaign, CampaignStatus, Import, Source, User, utcnow
 from core.services import audit
@@ -94,6 +94,8 @@ class ImportOptions:
     format: str | None = None
     create_campaigns: bool = False
     keep_valid: bool = False
+    # Currency of campaigns created from a file that names none (internal CSV).
+    currency: str | None = None
 
 
 @dataclass
@@ -651,7 +653,7 @@ class _ImportRun:
                 name=name,
                 external_id=None if self.internal else external_id,
                 source=source,
-                currency=currency,
+                currency=currency or self.options.currency,
                 first_day=stats.first_day,
                 last_day=stats.last_day,
                 first_row=stats.first_row,
@@ -684,8 +686,9 @@ class _ImportRun:
             )
         if not entry.currency:
             return _Match(
-                error=f"campaign {label} is new and the file gives no currency; add "
-                "a currency column or create the campaign first",
+                error=f"campaign {label} is new and the file gives no currency; "
+                "choose a currency for new campaigns, add a currency column or "
+                "create the campaign first",
                 code="cannot_create_campaign",
             )
         return None
@@ -912,6 +915,21 @@ def _say_identical(
     )
 
 
+def _valid_options(options: ImportOptions) -> ImportOptions:
+    if options.format is not None and options.format not in importers.FORMATS:
+        raise ValidationFailed(
+            f"format: '{options.format}' is not one of {', '.join(importers.FORMATS)}."
+        )
+    if options.currency is None:
+        return options
+    currency = options.currency.strip().upper()
+    if not importers.ISO_CURRENCY.match(currency):
+        raise ValidationFailed(
+            f"currency: '{options.currency}' is not a three-letter code such as EUR."
+        )
+    return replace(options, currency=currency)
+
+
 def preview_file(
     session: Session,
     *,
@@ -923,7 +941,7 @@ def preview_file(
 ) -> ImportSummary:
     """Everything an import would do, without writing: the report and first rows."""
     require(actor, Action.CREATE)
-    options = options or ImportOptions()
+    options = _valid_options(options or ImportOptions())
     summary = ImportSummary(file_name, file_digest(data), options.format, "preview")
     try:
         reader = ExportReader(
@@ -969,7 +987,7 @@ def import_file(
     is called after each chunk of rows.
     """
     require(actor, Action.CREATE)
-    options = options or ImportOptions()
+    options = _valid_options(options or ImportOptions())
     today = today or utcnow().date()
     started = time.perf_counter()
     summary = ImportSummary(file_name, file_digest(data), options.format, "rejected")
