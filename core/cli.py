@@ -11,15 +11,17 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
+from core import importers
 from core.config import ConfigError
 from core.db import read_session, session_scope, upgrade_schema
 from core.errors import DomainError, ValidationFailed
 from core.models import Role
-from core.services import audit, campaigns, demo, users
+from core.services import audit, campaigns, demo, imports, users
 from core.services.permissions import Actor
 
 logger = logging.getLogger(__name__)
@@ -182,6 +184,78 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+IMPORT_ERRORS_SHOWN = 10
+
+
+def cmd_import_kpis(args: argparse.Namespace) -> int:
+    paths = [Path(name) for name in args.files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ValidationFailed(f"FILE: no such file: {', '.join(missing)}")
+    options = imports.ImportOptions(
+        format=args.format,
+        create_campaigns=args.create_campaigns,
+        keep_valid=args.keep_valid,
+        currency=args.currency,
+    )
+    summaries = []
+    for path in paths:
+        # One transaction per file: a rejected file leaves the others imported.
+        with session_scope() as session:
+            summaries.append(
+                imports.import_file(
+                    session,
+                    actor=_actor(session, args),
+                    file_name=path.name,
+                    data=path.read_bytes(),
+                    options=options,
+                )
+            )
+    if args.json:
+        _print_json([summary.to_dict() for summary in summaries])
+    else:
+        for summary in summaries:
+            _print_import(summary)
+    rejected = [s for s in summaries if not s.ok]
+    for summary in rejected:
+        _print_rejection(summary)
+    return EXIT_REFUSED if rejected else EXIT_OK
+
+
+def _print_import(summary: imports.ImportSummary) -> None:
+    print(
+        f"{summary.file_name} ({summary.format or 'unknown format'}): "
+        f"{summary.status}; {summary.rows_read} rows read, {summary.inserted} "
+        f"inserted, {summary.updated} updated, {summary.rejected} rejected"
+    )
+    for campaign in summary.unknown_campaigns:
+        state = (
+            f"created with id {campaign.created_id}"
+            if campaign.created_id
+            else "not in the database"
+        )
+        print(f"  campaign {campaign.name or campaign.external_id!r}: {state}")
+    for line in summary.messages("warning", limit=IMPORT_ERRORS_SHOWN):
+        print(f"  warning: {line}")
+
+
+def _print_rejection(summary: imports.ImportSummary) -> None:
+    errors = summary.report.get("errors", 0)
+    print(
+        f"error: {summary.file_name} was rejected ({errors} errors); "
+        "no KPI rows were written.",
+        file=sys.stderr,
+    )
+    for line in summary.messages("error", limit=IMPORT_ERRORS_SHOWN):
+        print(f"  {line}", file=sys.stderr)
+    if any(not c.created_id for c in summary.unknown_campaigns):
+        print(
+            "  Unknown campaigns can be created with --create-campaigns; "
+            "--keep-valid imports the rows without errors.",
+            file=sys.stderr,
+        )
+
+
 # -- parser -----------------------------------------------------------------
 
 
@@ -225,6 +299,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON list")
     _add_as(p)
     p.set_defaults(func=cmd_list_campaigns)
+
+    p = commands.add_parser(
+        "import-kpis", help="import KPI exports (Google Ads, Meta, TikTok, internal)"
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="CSV or XLSX exports")
+    p.add_argument(
+        "--format",
+        choices=importers.FORMATS,
+        help="the files' format (default: detected from the header row)",
+    )
+    p.add_argument(
+        "--create-campaigns",
+        action="store_true",
+        help="create campaigns the files name but the database lacks",
+    )
+    p.add_argument(
+        "--currency",
+        metavar="CODE",
+        help="currency of created campaigns when a file names none, e.g. EUR",
+    )
+    p.add_argument(
+        "--keep-valid",
+        action="store_true",
+        help="import the rows without errors even when others have errors",
+    )
+    p.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    _add_as(p)
+    p.set_defaults(func=cmd_import_kpis)
 
     p = commands.add_parser("audit", help="the audit log (admin only)")
     p.add_argument("--json", action="store_true", help="print a JSON list")

@@ -150,7 +150,10 @@ class ImportSummary:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
+        """Plain values for JSON, without the preview rows (a page shows those)."""
+        values = asdict(self)
+        del values["preview"]
+        return {**values, "ok": self.ok}
 
 
 # -- the KPI upsert (usable on its own) --------------------------------------------
