@@ -33,6 +33,7 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/overview.py", "Overview", ":material/dashboard:", EVERYONE, True),
     PageSpec("pages/campaign.py", "Campaign", ":material/monitoring:", EVERYONE),
+    PageSpec("pages/import.py", "Import", ":material/upload_file:", STAFF),
     PageSpec("pages/users.py", "Users", ":material/group:", ADMINS),
     PageSpec("pages/audit.py", "Audit log", ":material/policy:", ADMINS),
 )

@@ -110,6 +110,7 @@ class UnknownCampaign:
     last_day: date
     first_row: int
     rows: int = 0
+    # The campaign made for it; negative in a preview: it would be created.
     created_id: int | None = None
 
 
@@ -128,6 +129,8 @@ class ImportSummary:
     rejected: int = 0
     skipped: int = 0
     identical_to: int | None = None
+    # Written, or for a preview: would be written (no errors, or keep_valid).
+    accepted: bool = False
     seconds: float = 0.0
     unknown_campaigns: list[UnknownCampaign] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
@@ -135,7 +138,7 @@ class ImportSummary:
 
     @property
     def ok(self) -> bool:
-        return self.status != "rejected"
+        return self.accepted
 
     @property
     def issues(self) -> list[dict[str, Any]]:
@@ -153,7 +156,7 @@ class ImportSummary:
         """Plain values for JSON, without the preview rows (a page shows those)."""
         values = asdict(self)
         del values["preview"]
-        return {**values, "ok": self.ok}
+        return values
 
 
 # -- the KPI upsert (usable on its own) --------------------------------------------
@@ -1058,6 +1061,7 @@ def _summarise(summary: ImportSummary, run: _ImportRun) -> None:
     summary.unknown_campaigns = list(run.unknown.values())
     summary.preview = run.preview
     summary.report = run.report.to_dict()
+    summary.accepted = run.accepted
     if summary.status == "preview":
         summary.inserted, summary.updated = run.inserted, run.updated
         return
