@@ -290,8 +290,10 @@ def lockout_for(failures: int) -> timedelta | None:
     over = failures - settings.login_max_failures
     if over < 0:
         return None
-    lock: timedelta = timedelta(minutes=settings.login_lockout_minutes) * (2**over)
-    return min(lock, MAX_LOCKOUT)
+    # Doubled in float seconds and capped before a timedelta is made: a
+    # timedelta of 2**over minutes overflows after a few dozen failures.
+    seconds = settings.login_lockout_minutes * 60 * 2.0 ** min(over, 64)
+    return timedelta(seconds=min(seconds, MAX_LOCKOUT.total_seconds()))
 
 
 def record_failed_login(session: Session, *, username: str) -> timedelta | None:
