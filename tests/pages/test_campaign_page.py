@@ -84,6 +84,19 @@ def test_a_viewer_cannot_open_someone_elses_campaign(
     assert app.query_params["id"] == str(campaigns_of_two["mine"])
 
 
+def test_an_unreadable_id_in_the_address_opens_the_first_campaign(
+    app: AppTest, campaigns_of_two: dict[str, int]
+):
+    logged_in(app, "vera")
+
+    app.switch_page("pages/campaign.py")
+    app.query_params["id"] = "not-a-number"
+    app.run()
+
+    assert _headings(app) == ["# Vera sale"]
+    assert not app.exception
+
+
 def test_a_campaign_without_data_says_so(app: AppTest, page_session: Session):
     sam = make_user(page_session, Role.ANALYST, "sam")
     empty = make_campaign(page_session, sam, name="Nothing yet")

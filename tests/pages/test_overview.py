@@ -124,3 +124,17 @@ def test_a_viewer_sees_only_their_own_campaigns(
     assert _names(app) == ["January plan", "November push"]
     # There is no owner to choose between.
     assert not [m for m in app.multiselect if m.key == "overview_owner"]
+
+
+def test_selecting_a_row_opens_that_campaign(overview: AppTest):
+    table = overview.dataframe[0].value
+    row = table["name"].tolist().index("December deals")
+
+    overview.session_state["overview_table"] = {
+        "selection": {"rows": [row], "columns": [], "cells": []}
+    }
+    overview.run()
+
+    headings = [str(m.value) for m in overview.markdown if str(m.value).startswith("#")]
+    assert headings == ["# December deals"]
+    assert len(overview.get("plotly_chart")) == 2

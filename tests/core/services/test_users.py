@@ -232,6 +232,15 @@ def test_nobody_deactivates_their_own_account(session: Session, admin: Actor):
         users.set_active(session, actor=admin, user_id=admin.id, active=False)
 
 
+def test_setting_the_same_active_flag_changes_nothing(session: Session, admin: Actor):
+    target = make_user(session, Role.VIEWER)
+
+    row = users.set_active(session, actor=admin, user_id=target.id, active=True)
+
+    assert row.active
+    assert session.exec(select(AuditEvent)).all() == []
+
+
 def test_a_deactivated_user_is_no_actor_and_cannot_log_in(
     session: Session, admin: Actor
 ):
