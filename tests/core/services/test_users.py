@@ -328,6 +328,26 @@ def test_failed_logins_are_audited_for_known_and_unknown_names(session: Session)
     assert events[0].after == {"failures": 1}
 
 
+@pytest.mark.parametrize("length", [100, 300])
+def test_a_very_long_typed_name_is_refused_counted_and_locked_like_any(
+    session: Session, clock: Clock, length: int
+):
+    # People paste odd things into the username field; it must never crash.
+    typed = "x" * length
+
+    first = _fail(session, typed, 1)
+    fifth = _fail(session, typed, 4)
+    locked = _login(session, typed, TEST_PASSWORD)
+
+    assert first.message == users.GENERIC_LOGIN_FAILURE
+    assert fifth.message == "Too many failed logins. Try again in 1 minute."
+    assert locked.message == "Too many failed logins. Try again in 1 minute."
+    events = session.exec(
+        select(AuditEvent).where(AuditEvent.action == "login.failed")
+    ).all()
+    assert len(events) == 5
+
+
 def test_five_failures_lock_the_name_out(session: Session, clock: Clock):
     make_user(session, Role.ANALYST, "sam")
 
