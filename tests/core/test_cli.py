@@ -32,9 +32,12 @@ def _run(*argv: str) -> int:
 
 
 def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    lines = capsys.readouterr().err.strip().splitlines()
+    """The single line a refusal writes to stderr; nothing went to stdout."""
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: ")
+    assert captured.out == ""
     return lines[0]
 
 
@@ -122,6 +125,7 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         ["no-such-command"],
         ["seed-demo", "--as", "admin"],
         ["seed-demo", "--count", "many", "--as", "admin"],
+        ["seed-demo", "--count", "-3", "--as", "admin"],
         ["create-user", "x", "--role", "boss", "--name", "X", "--email", "x@y.z"],
         ["list-campaigns"],
     ],
@@ -286,6 +290,20 @@ def test_seed_demo_clear_removes_demo_data_only(
     assert _count(engine, Campaign, Campaign.name == "Real one") == 1
 
 
+def test_seed_demo_clear_with_count_zero_only_clears(
+    engine: Engine, session: Session, capsys: pytest.CaptureFixture[str]
+):
+    make_user(session, Role.ADMIN, "boss")
+    make_user(session, Role.VIEWER, "vera")
+    assert _run("seed-demo", "--count", "2", "--user", "vera", "--as", "boss") == 0
+
+    argv = ["seed-demo", "--clear", "--count", "0", "--as", "boss"]
+    assert _run(*argv) == cli.EXIT_OK
+
+    assert "Removed 2 demo campaigns" in capsys.readouterr().out
+    assert _count(engine, Campaign) == 0
+
+
 def test_seed_demo_is_refused_for_a_non_admin(
     engine: Engine, session: Session, capsys: pytest.CaptureFixture[str]
 ):
@@ -297,14 +315,19 @@ def test_seed_demo_is_refused_for_a_non_admin(
     assert _count(engine, Campaign) == 0
 
 
-def test_seed_demo_needs_an_existing_owner(
+def test_seed_demo_needs_an_existing_owner_and_then_clears_nothing(
     engine: Engine, session: Session, capsys: pytest.CaptureFixture[str]
 ):
     make_user(session, Role.ADMIN, "boss")
+    make_user(session, Role.VIEWER, "vera")
+    assert _run("seed-demo", "--count", "2", "--user", "vera", "--as", "boss") == 0
+    capsys.readouterr()
 
-    assert _run("seed-demo", "--count", "1", "--user", "ghost", "--as", "boss") == 1
+    argv = ["seed-demo", "--clear", "--count", "1", "--user", "ghost", "--as", "boss"]
+    assert _run(*argv) == cli.EXIT_REFUSED
 
     assert "No user named 'ghost'" in _one_error_line(capsys)
+    assert _count(engine, Campaign) == 2
 
 
 # -- list-campaigns --------------------------------------------------------------
@@ -369,4 +392,3 @@ def test_an_unknown_or_inactive_as_user_is_refused(
     assert _run("list-campaigns", "--as", who) == cli.EXIT_REFUSED
 
     assert f"No active user named '{who}'" in _one_error_line(capsys)
-    assert capsys.readouterr().out == ""
