@@ -20,6 +20,6 @@ def current_actor() -> Actor:
     if not isinstance(actor, Actor):
         # Only a page run without the router gets here: a fresh server process
         # runs a requested pages/ file directly until its first st.navigation
-        # call. The router shows the login form and restores the page after.
+        # call. The router checks the login and shows the form when needed.
         st.switch_page(ROUTER_SCRIPT)
     return actor
