@@ -39,12 +39,24 @@ PAGES: tuple[PageSpec, ...] = (
 )
 
 
+def _page(spec: PageSpec) -> st.Page:
+    return st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
+
+
 def pages_for(role: Role) -> list[st.Page]:
-    return [
-        st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
-        for spec in PAGES
-        if role in spec.roles
-    ]
+    return [_page(spec) for spec in PAGES if role in spec.roles]
+
+
+def claim_navigation() -> None:
+    """Declare the pages, hidden, while nobody is logged in; nothing is run.
+
+    Until a process first calls st.navigation, Streamlit treats pages/ as an
+    old-style page folder: it lists every page in the sidebar and runs a
+    requested page without this router. Declaring them hidden on the login
+    screen switches that off at once, and a reloaded page URL is recognised
+    (no "page not found") so it can be restored after login.
+    """
+    st.navigation([_page(spec) for spec in PAGES], position="hidden")
 
 
 def remember_first_url() -> None:
@@ -98,6 +110,7 @@ def main() -> None:
         actor = auth.checked_actor(authenticator)
     set_current_actor(actor)
     if actor is None:
+        claim_navigation()
         st.stop()
 
     sidebar(actor, who)
