@@ -9,7 +9,7 @@ import streamlit as st
 from core.db import read_session, session_scope
 from core.errors import DomainError
 from core.services import imports
-from core.services.permissions import Action
+from core.services.permissions import Action, require
 from ui.imports import (
     format_choices,
     format_label,
@@ -27,8 +27,10 @@ RESULTS_KEY = "import_results"
 
 actor = current_actor()
 st.title("Import KPIs")
-if not actor.can(Action.CREATE):
-    st.error("Importing KPI exports is for analysts and admins.")
+try:
+    require(actor, Action.CREATE)
+except DomainError as exc:
+    st.error(str(exc))
     st.stop()
 st.caption(
     "Daily campaign reports from Google Ads, Meta Ads Manager, TikTok Ads Manager "

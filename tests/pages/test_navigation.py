@@ -14,9 +14,9 @@ from tests.pages.conftest import errors, logged_in, page_as, page_titles, titles
 EVERYONE = ["Overview", "Campaign"]
 MENU = {
     Role.VIEWER: EVERYONE,
-    Role.ANALYST: EVERYONE,
+    Role.ANALYST: [*EVERYONE, "Import"],
     Role.APPROVER: EVERYONE,
-    Role.ADMIN: [*EVERYONE, "Users", "Audit log"],
+    Role.ADMIN: [*EVERYONE, "Import", "Users", "Audit log"],
 }
 ADMIN_PAGES = {
     "pages/users.py": "may not manage rules, users and schedules.",
