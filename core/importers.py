@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import re
 import unicodedata
 import warnings
@@ -31,8 +30,6 @@ import pandas as pd
 
 from core.errors import ImportRejected
 from core.models import Source
-
-logger = logging.getLogger(__name__)
 
 # Rows per chunk: large enough that per-chunk overhead vanishes, small enough
 # that a chunk's working copies stay in the tens of megabytes.
@@ -1516,9 +1513,7 @@ class ExportReader:
             return max(
                 _xlsx_max_row(self.data, self.layout) - self.layout.header_row, 0
             )
-        newline = "\n".encode(self.layout.encoding or "utf-8")
-        if newline.startswith(b"\xff\xfe") or newline.startswith(b"\xfe\xff"):
-            newline = newline[2:]
+        newline = _newline(self.data, self.layout.encoding or "utf-8")
         lines = self.data.count(newline) + (not self.data.endswith(newline))
         return max(lines - self.layout.header_row, 0)
 
@@ -1563,6 +1558,13 @@ class ExportReader:
                 "no Result indicator column, so Results may not be purchases: "
                 "conversions are stored as 0",
             )
+
+
+def _newline(data: bytes, encoding: str) -> bytes:
+    if not encoding.startswith("utf-16"):
+        return b"\n"
+    big_endian = encoding == "utf-16-be" or data.startswith(b"\xfe\xff")
+    return b"\x00\n" if big_endian else b"\n\x00"
 
 
 def _xlsx_max_row(data: bytes, layout: Layout) -> int:

@@ -799,7 +799,9 @@ class _ImportRun:
             [np.datetime64(p.end) if p else np.datetime64("NaT") for p in periods],
             dtype="datetime64[D]",
         )[codes]
-        outside = ((days < starts) | (days > ends)) & ~bad & (ids > 0)
+        # Campaigns created from this file take its period: never outside it.
+        checked = ~bad & (ids > 0) & ~np.isin(ids, list(self.created))
+        outside = ((days < starts) | (days > ends)) & checked
         index = np.flatnonzero(outside)
         self.report.add_rows(
             Level.WARNING,
@@ -824,7 +826,8 @@ class _ImportRun:
         )
         rows = frame["row"].to_numpy(np.int64)[index]
         unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        earlier = self.seen.first_rows(unique)[inverse]
+        seen_before = self.seen.first_rows(unique)
+        earlier = seen_before[inverse]
         earlier = np.where(earlier > 0, earlier, rows[first[inverse]])
         repeated = np.flatnonzero(earlier != rows)
         names = frame["campaign"].to_numpy(dtype=object)[index]
@@ -841,7 +844,7 @@ class _ImportRun:
             ),
             column=self.reader.layout.column_name("day"),
         )
-        new = self.seen.first_rows(unique) == 0
+        new = seen_before == 0
         self.seen.add(unique[new], rows[first[new]])
         duplicate = np.zeros(len(frame), dtype=bool)
         duplicate[index[repeated]] = True

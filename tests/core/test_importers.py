@@ -600,8 +600,12 @@ def test_xlsx_errors_name_the_spreadsheet_row():
 def test_estimated_rows_counts_data_lines():
     data = (SAMPLES / "google_ads_campaigns_by_day.csv").read_bytes()
     assert ExportReader(data, file_name="g.csv").estimated_rows() == 14
-    utf16 = data.decode().encode("utf-16")
-    assert ExportReader(utf16, file_name="g.csv").estimated_rows() == 14
+    for encoded in (
+        data.decode().encode("utf-16"),
+        data.decode().encode("utf-16-be"),
+        b"\xef\xbb\xbf" + data,
+    ):
+        assert ExportReader(encoded, file_name="g.csv").estimated_rows() == 14
 
 
 # -- single cells --------------------------------------------------------------------

@@ -7,6 +7,7 @@ import io
 from datetime import date, timedelta
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 from sqlmodel import Session, col, func, select
@@ -467,6 +468,7 @@ def test_a_campaign_created_in_one_chunk_gets_the_period_of_the_whole_file(
     summary = _import(session, analyst, _csv(INTERNAL_HEADER, *rows), options=CREATE)
 
     assert (summary.status, summary.inserted) == ("imported", 8)
+    assert summary.report["warnings"] == 0
     spring = session.exec(select(Campaign)).one()
     assert (spring.start_date, spring.end_date) == (
         date(2026, 11, 1),
@@ -489,3 +491,67 @@ def test_a_new_campaign_needs_a_currency_from_the_file_or_the_options(session):
         _import(session, analyst, data, options=ImportOptions(currency="dollars"))
     with pytest.raises(ValidationFailed, match="format"):
         _import(session, analyst, data, options=ImportOptions(format="bing"))
+
+
+def test_a_messy_utf16_export_and_an_xlsx_store_the_same_facts(session):
+    analyst = make_user(session, "analyst")
+    spring = make_campaign(session, analyst, name="Spring", currency="EUR")
+    lines = [
+        "Campaign report",
+        "November 1, 2026 - November 2, 2026",
+        "Day\tCampaign\tCost (EUR)\tImpr.\tClicks\tConv. value\tSearch impr. share",
+        '2026-11-01\tSpring\t"1,200.50"\t"12,000"\t300\t--\t< 10%',
+        "2026-11-02\tSpring\t99.50\t8000\t200\t12.00\t80%",
+        "Total: Account\t--\t1,300.00\t20,000\t500\t12.00\t--",
+    ]
+    messy = "\r\n".join(lines).encode("utf-16")
+    book = openpyxl.Workbook()
+    for row in [
+        ["Campaign report"],
+        [
+            "Day",
+            "Campaign",
+            "Cost",
+            "Currency code",
+            "Impr.",
+            "Clicks",
+            "Conv. value",
+            "Search impr. share",
+        ],
+        [date(2026, 11, 1), "spring ", 1200.5, "EUR", 12000, 300, "--", "< 10%"],
+        ["2026-11-02", "Spring", "99.50", "EUR", "8,000", 200, 12, 0.8],
+    ]:
+        book.active.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+
+    stored = []
+    for name, data in (("messy.csv", messy), ("messy.xlsx", buffer.getvalue())):
+        summary = _import(session, analyst, data, name)
+        assert summary.status == "imported", summary.messages()
+        warnings = [i["code"] for i in summary.issues if i["level"] == "warning"]
+        assert warnings == ["no_conversions", "share_bound"]
+        stored.append(
+            [
+                (
+                    r.day,
+                    r.spend,
+                    r.impressions,
+                    r.clicks,
+                    r.revenue,
+                    round(r.eligible_impressions),
+                )
+                for r in session.exec(
+                    select(KpiDaily).order_by(col(KpiDaily.day))
+                ).all()
+            ]
+        )
+    assert (
+        stored[0]
+        == stored[1]
+        == [
+            (date(2026, 11, 1), 1200.5, 12000, 300, 0.0, 120000),
+            (date(2026, 11, 2), 99.5, 8000, 200, 12.0, 10000),
+        ]
+    )
+    assert {r[0] for r in _kpi_rows(session)} == {spring.id}
