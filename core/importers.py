@@ -719,9 +719,13 @@ def _csv_reader(data: bytes, layout: Layout, chunk_rows: int) -> Any:
 
 
 def _line_numbers(first: int, count: int, skipped: list[int]) -> npt.NDArray[np.int64]:
-    """File line of each parsed row, stepping over the lines pandas skipped."""
+    """File lines of `count` parsed rows from the first-th, over skipped lines.
+
+    Each row moves down by one for every skipped line at or above where it
+    has got to, so a chunk is numbered alone, knowing only the skipped lines.
+    """
     lines = np.arange(first, first + count, dtype=np.int64)
-    for line in skipped:
+    for line in sorted(skipped):
         lines[lines >= line] += 1
     return lines
 
@@ -741,8 +745,8 @@ def _csv_chunks(
                 except StopIteration:
                     break
             skipped.extend(_bad_lines(caught, report))
-            rows = _line_numbers(layout.header_row + 1, parsed + len(raw), skipped)
-            yield raw, rows[parsed:]
+            first = layout.header_row + 1 + parsed
+            yield raw, _line_numbers(first, len(raw), skipped)
             parsed += len(raw)
     except UnicodeDecodeError as exc:
         raise ImportRejected(
@@ -956,7 +960,7 @@ class _Numbers:
 def parse_numbers(series: pd.Series, *, decimal_comma: bool = False) -> _Numbers:
     size = len(series)
     dtype = series.dtype
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+    if getattr(dtype, "kind", "O") in "iuf":
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         flags = np.zeros(size, dtype=bool)
         return _Numbers(values, np.isnan(values), flags, flags, np.zeros(size, np.int8))
@@ -1003,6 +1007,18 @@ def _constant(value: str | None, size: int) -> pd.Categorical:
     if value is None:
         return pd.Categorical.from_codes(np.full(size, -1), categories=[])
     return pd.Categorical.from_codes(np.zeros(size, dtype=np.int8), [value])
+
+
+@dataclass
+class _Days:
+    """Parsed dates of a chunk: NaT where missing or invalid, with the reason."""
+
+    values: npt.NDArray[np.datetime64]
+    invalid: npt.NDArray[np.bool_]
+    reasons: npt.NDArray[Any]
+
+    def without(self, mask: npt.NDArray[np.bool_]) -> _Days:
+        return _Days(self.values[~mask], self.invalid[~mask], self.reasons[~mask])
 
 
 class _Chunk:
@@ -1079,7 +1095,7 @@ class _Normaliser:
         columns.update(self._campaigns(chunk))
         columns["currency"] = self._currencies(chunk)
         columns["source"] = self._sources(chunk)
-        columns["day"] = self._checked_days(chunk, *days)
+        columns["day"] = self._checked_days(chunk, days)
         columns.update(self._facts(chunk))
 
         rejected = int(chunk.bad.sum())
@@ -1089,20 +1105,18 @@ class _Normaliser:
 
     # -- rows that are not data
 
-    def _skip_non_data(
-        self, chunk: _Chunk
-    ) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[Any]]:
+    def _skip_non_data(self, chunk: _Chunk) -> _Days:
         """Drop blank and totals rows; returns the parsed days of the rest."""
         blank = self._blank(chunk)
         chunk.drop(blank)
-        days, reasons = self._days(chunk)
-        totals = self._totals(chunk) & np.isnat(days)
+        days = self._days(chunk)
+        totals = self._totals(chunk) & np.isnat(days.values)
         self.report.note(
             Level.INFO, "totals_row", chunk.rows[totals], "totals row skipped"
         )
         chunk.drop(totals)
         self.report.rows_skipped += int(blank.sum() + totals.sum())
-        return days[~totals], reasons[~totals]
+        return days.without(totals)
 
     def _blank(self, chunk: _Chunk) -> npt.NDArray[np.bool_]:
         """Rows with no value in any used column (numeric columns first: cheap)."""
@@ -1134,47 +1148,44 @@ class _Normaliser:
 
     # -- dates
 
-    def _days(
-        self, chunk: _Chunk
-    ) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[Any]]:
-        days, reasons = self._parse_days(chunk, "day")
+    def _days(self, chunk: _Chunk) -> _Days:
+        days = self._parse_days(chunk, "day")
         if not chunk.has("reporting_starts"):
-            return days, reasons
+            return days
         # Meta: without a Day column, a row is one day only if its range is.
-        starts, _ = self._parse_days(chunk, "reporting_starts")
-        ends, _ = self._parse_days(chunk, "reporting_ends")
-        undated = np.isnat(days) & ~np.isnat(starts) & pd.isna(reasons)
+        starts = self._parse_days(chunk, "reporting_starts").values
+        ends = self._parse_days(chunk, "reporting_ends").values
+        undated = np.isnat(days.values) & ~np.isnat(starts) & ~days.invalid
         one_day = undated & (starts == ends)
-        days[one_day] = starts[one_day]
+        days.values[one_day] = starts[one_day]
         for index in np.flatnonzero(undated & ~one_day & ~np.isnat(ends)):
-            reasons[index] = (
+            days.invalid[index] = True
+            days.reasons[index] = (
                 f"the row covers {starts[index]} to {ends[index]}; export the "
                 "report with a daily breakdown (Breakdown > By time > Day) so "
                 "each row is one day"
             )
-        return days, reasons
+        return days
 
-    def _parse_days(
-        self, chunk: _Chunk, name: str
-    ) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[Any]]:
+    def _parse_days(self, chunk: _Chunk, name: str) -> _Days:
         if not chunk.has(name):
-            return (
-                np.full(len(chunk), np.datetime64("NaT"), "datetime64[D]"),
-                np.full(len(chunk), None, dtype=object),
+            size = len(chunk)
+            return _Days(
+                np.full(size, np.datetime64("NaT"), "datetime64[D]"),
+                np.zeros(size, dtype=bool),
+                np.full(size, None, dtype=object),
             )
         codes, results = chunk.convert(self.layout.columns[name], parse_day)
         days = [np.datetime64(r, "D") if isinstance(r, date) else None for r in results]
-        reasons = [r if isinstance(r, str) else None for r in results]
-        return _take(days, codes, "datetime64[D]"), _take(reasons, codes)
+        return _Days(
+            _take(days, codes, "datetime64[D]"),
+            _take([isinstance(r, str) for r in results], codes, bool),
+            _take([r if isinstance(r, str) else None for r in results], codes),
+        )
 
-    def _checked_days(
-        self,
-        chunk: _Chunk,
-        days: npt.NDArray[np.datetime64],
-        reasons: npt.NDArray[Any],
-    ) -> npt.NDArray[np.datetime64]:
+    def _checked_days(self, chunk: _Chunk, parsed: _Days) -> npt.NDArray[np.datetime64]:
         name = "day" if chunk.has("day") else "reporting_starts"
-        invalid = ~pd.isna(reasons)
+        days, invalid, reasons = parsed.values, parsed.invalid, parsed.reasons
         self._reject(chunk, invalid, "bad_date", name, lambda i: str(reasons[i]))
         self._reject(
             chunk,

@@ -175,6 +175,18 @@ def upsert_kpis(
     if frame.empty:
         return 0, 0
     frame, keys = _writable(frame)
+    if len(pd.unique(keys)) != len(keys):
+        raise ValueError("upsert_kpis: a campaign, source and day appears twice")
+    return _write(session, frame, keys, import_id)
+
+
+def _write(
+    session: Session,
+    frame: pd.DataFrame,
+    keys: npt.NDArray[np.int64],
+    import_id: int | None,
+) -> tuple[int, int]:
+    """upsert_kpis without the check that keys are unique (callers made sure)."""
     stored = _stored_mask(session, frame, keys)
     connection = session.connection()
     write = _write_sqlite if is_sqlite(connection.engine) else _write_postgres
@@ -186,26 +198,21 @@ def upsert_kpis(
 
 
 def _writable(frame: pd.DataFrame) -> tuple[pd.DataFrame, npt.NDArray[np.int64]]:
-    """The write columns, typed, and their packed keys; refuses repeated keys."""
+    """The write columns, with days as dates, and their packed keys."""
     frame = frame.reindex(columns=list(KPI_WRITE_COLUMNS))
     days = frame["day"]
     if not pd.api.types.is_datetime64_any_dtype(days.dtype):
         days = pd.to_datetime(days)
-    frame = frame.assign(
-        day=days.to_numpy(dtype="datetime64[D]"),
-        source=frame["source"].astype(str),
-    )
+    frame = frame.assign(day=days.to_numpy(dtype="datetime64[D]"))
     keys = _pack_keys(
         frame["campaign_id"].to_numpy(np.int64),
-        _source_index(frame["source"].to_numpy(dtype=object)),
+        _source_index(frame["source"]),
         frame["day"].to_numpy(dtype="datetime64[D]"),
     )
-    if len(np.unique(keys)) != len(keys):
-        raise ValueError("upsert_kpis: a campaign, source and day appears twice")
     return frame, keys
 
 
-def _source_index(sources: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+def _source_index(sources: Any) -> npt.NDArray[np.int64]:
     codes, uniques = pd.factorize(sources)
     table = np.array([SOURCES.index(s) if s in SOURCES else -1 for s in uniques])
     index: npt.NDArray[np.int64] = table[codes].astype(np.int64)
@@ -259,7 +266,7 @@ def _stored_keys(
             parts.append(
                 _pack_keys(
                     found["campaign_id"].to_numpy(np.int64),
-                    _source_index(found["source"].to_numpy(dtype=object)),
+                    _source_index(found["source"]),
                     pd.to_datetime(found["day"]).to_numpy(dtype="datetime64[D]"),
                 )
             )
@@ -267,10 +274,26 @@ def _stored_keys(
 
 
 def _column_values(frame: pd.DataFrame, name: str) -> list[Any]:
-    values: list[float] = frame[name].to_numpy(dtype=np.float64).tolist()
-    if name in ("eligible_impressions", "budget"):
-        return [None if v != v else v for v in values]  # NaN -> NULL
-    return values
+    values = frame[name].to_numpy(dtype=np.float64)
+    missing = np.isnan(values)
+    if not missing.any():
+        plain: list[Any] = values.tolist()
+        return plain
+    if missing.all():
+        return [None] * len(values)
+    # NaN is stored as NULL (only eligible impressions and budget may be empty).
+    mixed = values.astype(object)
+    mixed[missing] = None
+    with_nulls: list[Any] = mixed.tolist()
+    return with_nulls
+
+
+def _texts(column: pd.Series) -> list[str]:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = np.asarray(column.cat.categories, dtype=object)
+        taken: list[str] = categories[column.cat.codes.to_numpy()].tolist()
+        return taken
+    return [str(value) for value in column.tolist()]
 
 
 def _iso_days(days: npt.NDArray[np.datetime64]) -> list[str]:
@@ -284,7 +307,7 @@ def _iso_days(days: npt.NDArray[np.datetime64]) -> list[str]:
 def _rows(frame: pd.DataFrame, import_id: int | None) -> Iterator[tuple[Any, ...]]:
     columns = [
         frame["campaign_id"].to_numpy(np.int64).tolist(),
-        frame["source"].tolist(),
+        _texts(frame["source"]),
         _iso_days(frame["day"].to_numpy(dtype="datetime64[D]")),
         frame["impressions"].to_numpy(np.int64).tolist(),
         frame["clicks"].to_numpy(np.int64).tolist(),
@@ -472,10 +495,21 @@ def _combinations(frame: pd.DataFrame) -> tuple[pd.DataFrame, npt.NDArray[np.int
             column = column.astype("category")
         codes = column.cat.codes.to_numpy(np.int64) + 1
         packed = packed * (len(column.cat.categories) + 1) + codes
-    _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+    inverse, _, first = _distinct(packed)
     combos = frame.iloc[first][list(_COMBO_COLUMNS)].astype(object)
     combos = combos.where(combos.notna(), None).reset_index(drop=True)
     return combos, inverse
+
+
+def _distinct(
+    values: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """(codes, distinct values, index of each one's first row), by hashing."""
+    codes, uniques = pd.factorize(values)
+    first = np.empty(len(uniques), dtype=np.intp)
+    # Written back to front, so the earliest row of each value is the one kept.
+    first[codes[::-1]] = np.arange(len(values) - 1, -1, -1)
+    return codes, np.asarray(uniques, dtype=np.int64), first
 
 
 def _error_of(
@@ -821,27 +855,31 @@ class _ImportRun:
         index = np.flatnonzero(~bad)
         keys = _pack_keys(
             frame["campaign_id"].to_numpy(np.int64)[index],
-            _source_index(frame["source"].to_numpy(dtype=object)[index]),
+            _source_index(frame["source"])[index],
             frame["day"].to_numpy(dtype="datetime64[D]")[index],
         )
         rows = frame["row"].to_numpy(np.int64)[index]
-        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        inverse, unique, first = _distinct(keys)
         seen_before = self.seen.first_rows(unique)
         earlier = seen_before[inverse]
         earlier = np.where(earlier > 0, earlier, rows[first[inverse]])
         repeated = np.flatnonzero(earlier != rows)
-        names = frame["campaign"].to_numpy(dtype=object)[index]
-        sources = frame["source"].to_numpy(dtype=object)[index]
-        days = frame["day"].to_numpy(dtype="datetime64[D]")[index]
+
+        def message(j: int) -> str:
+            at = int(index[repeated[j]])
+            name, source, day = (
+                frame[c].iat[at] for c in ("campaign", "source", "day")
+            )
+            return (
+                f"{name or 'the campaign'} on {source}, {day.date()} is already "
+                f"in row {earlier[repeated[j]]}"
+            )
+
         self.report.add_rows(
             Level.ERROR,
             "duplicate_row",
             rows[repeated],
-            lambda j: (
-                f"{names[repeated[j]] or 'the campaign'} on "
-                f"{sources[repeated[j]]}, {days[repeated[j]]} is already in row "
-                f"{earlier[repeated[j]]}"
-            ),
+            message,
             column=self.reader.layout.column_name("day"),
         )
         new = seen_before == 0
@@ -864,7 +902,8 @@ class _ImportRun:
             return
         if self.report.error_count and not self.options.keep_valid:
             return  # the file will be rejected: writing more is wasted work
-        inserted, updated = upsert_kpis(self.session, rows, import_id=self.import_id)
+        # Keys are unique: _duplicates rejected every repeat in the file.
+        inserted, updated = _write(self.session, *_writable(rows), self.import_id)
         self.inserted += inserted
         self.updated += updated
 
