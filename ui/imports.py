@@ -6,8 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.importers import FORMATS, SPECS
-from core.services.imports import ImportSummary
+from core.services.imports import ImportSummary, format_labels
 
 ISSUE_COLUMNS = ("level", "row", "column", "message")
 PREVIEW_COLUMNS = (
@@ -39,11 +38,11 @@ LEVEL_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 def format_label(name: str | None) -> str:
-    return SPECS[name].label if name in SPECS else "choose the format"
+    return format_labels().get(name or "", "choose the format")
 
 
 def format_choices() -> list[str]:
-    return list(FORMATS)
+    return list(format_labels())
 
 
 def status_line(summary: ImportSummary) -> str:
@@ -67,19 +66,18 @@ def status_line(summary: ImportSummary) -> str:
 def issues_frame(
     report: dict[str, Any], *, levels: tuple[str, ...] = ("error", "warning")
 ) -> pd.DataFrame:
-    """The data-quality report as a table, errors first, then by row."""
+    """The data-quality report as a table: errors first, file-wide ones on top."""
     issues = [i for i in report.get("issues", []) if i["level"] in levels]
     frame = pd.DataFrame(issues, columns=list(ISSUE_COLUMNS))
     if frame.empty:
         return frame
-    frame["row"] = frame["row"].astype("Int64")
-    order = frame["level"].map(LEVEL_ORDER)
-    return (
-        frame.assign(_order=order)
-        .sort_values(["_order", "row"], kind="stable")
-        .drop(columns="_order")
-        .reset_index(drop=True)
+    frame = frame.assign(
+        row=frame["row"].astype("Int64"),
+        column=frame["column"].fillna(""),
+        _order=frame["level"].map(LEVEL_ORDER),
     )
+    frame = frame.sort_values(["_order", "row"], kind="stable", na_position="first")
+    return frame.drop(columns="_order").reset_index(drop=True)
 
 
 def unlisted_note(report: dict[str, Any]) -> str | None:

@@ -377,6 +377,7 @@ class _Match:
     error: str | None = None
     code: str = ""
     link: bool = False  # matched by name: remember the platform id
+    warning: str | None = None
 
 
 class _Campaigns:
@@ -426,9 +427,10 @@ class _Campaigns:
         stored = known.external_ids.get(source)
         if external_id and stored and stored != external_id:
             return _Match(
-                error=f"'{name}' matches campaign {known.id} by name, but its "
-                f"{source} id is {stored}, not {external_id}",
-                code="campaign_id_conflict",
+                known.id,
+                warning=f"'{name}' matched campaign {known.id} by name, but the "
+                f"file's {source} id {external_id} is not the stored {stored}; "
+                "the stored id is kept",
             )
         return _Match(known.id, link=bool(external_id and not stored))
 
@@ -562,6 +564,7 @@ class _ImportRun:
         self.unknown: dict[tuple[str, str | None], UnknownCampaign] = {}
         self.created: dict[int, UnknownCampaign] = {}
         self.seen = _SeenKeys()
+        self.warned: set[tuple[int, str]] = set()
         self.valid_rows = self.inserted = self.updated = 0
         self.preview: list[dict[str, Any]] = []
         self._next_provisional = -1
@@ -632,6 +635,10 @@ class _ImportRun:
             )
         if found.link and external_id:
             self._link(known, source, external_id)
+        if found.warning and (known.id, source) not in self.warned:
+            # Said once per campaign and source, not on every chunk.
+            self.warned.add((known.id, source))
+            self.report.add(Level.WARNING, "campaign_id_differs", found.warning)
         return found
 
     def _link(self, known: _Known, source: str, external_id: str) -> None:
@@ -1167,6 +1174,11 @@ def _record(
         summary.rejected,
         summary.seconds,
     )
+
+
+def format_labels() -> dict[str, str]:
+    """Format names and how people call them, in the order to offer them."""
+    return {name: importers.SPECS[name].label for name in importers.FORMATS}
 
 
 # -- history --------------------------------------------------------------------

@@ -175,17 +175,23 @@ def test_a_name_shared_by_two_campaigns_is_an_error(session):
     assert summary.issues[0]["code"] == "ambiguous_campaign"
 
 
-def test_a_platform_id_that_contradicts_the_named_campaign_is_an_error(session):
+def test_a_name_match_with_another_platform_id_is_kept_with_a_warning(session):
     analyst = make_user(session, "analyst")
-    make_campaign(
+    winter = make_campaign(
         session, analyst, name="Winter Sale 2026", external_ids={"google_ads": "1"}
     )
     make_campaign(session, analyst, name="Café Lumière – Launch")
 
     summary = _import(session, analyst, _sample("google_ads_campaigns_by_day.csv"))
 
-    assert summary.rejected == 7
-    assert "its google_ads id is 1, not 9876543210" in summary.messages()[0]
+    assert (summary.status, summary.inserted) == ("imported", 14)
+    assert summary.messages("warning") == [
+        "export.csv: 'Winter Sale 2026' matched campaign "
+        f"{winter.id} by name, but the file's google_ads id 9876543210 is not the "
+        "stored 1; the stored id is kept"
+    ]
+    session.refresh(winter)
+    assert winter.external_ids == {"google_ads": "1"}
 
 
 def test_internal_campaign_id_is_this_applications_id(session):
