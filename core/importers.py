@@ -1053,9 +1053,13 @@ class _Chunk:
     def header(self, name: str) -> str | None:
         return self.layout.column_name(name)
 
-    def series(self, position: int) -> pd.Series:
+    def series(
+        self, position: int, index: npt.NDArray[np.intp] | None = None
+    ) -> pd.Series:
+        """A column's cells of the kept rows (or of some of them, by index)."""
         column = self.raw[position]
-        return column if len(self.keep) == len(column) else column.iloc[self.keep]
+        rows = self.keep if index is None else self.keep[index]
+        return column if len(rows) == len(column) else column.iloc[rows]
 
     def cell(self, name: str, index: int) -> object:
         return self.raw[self.layout.columns[name]].iloc[self.keep[index]]
@@ -1127,15 +1131,8 @@ class _Normaliser:
             candidates = np.flatnonzero(blank)
             if len(candidates) == 0:
                 break
-            blank[candidates] = _is_empty(self.raw_column(chunk, position, candidates))
+            blank[candidates] = _is_empty(chunk.series(position, candidates))
         return blank
-
-    @staticmethod
-    def raw_column(
-        chunk: _Chunk, position: int, index: npt.NDArray[np.intp]
-    ) -> pd.Series:
-        column = chunk.raw[position]
-        return column if len(index) == len(column) else column.iloc[chunk.keep[index]]
 
     def _totals(self, chunk: _Chunk) -> npt.NDArray[np.bool_]:
         """Rows labelled 'Total...' in the first, campaign or day column."""

@@ -712,6 +712,8 @@ class _ImportRun:
         entry.first_row = min(entry.first_row, stats.first_row)
         if match.campaign_id is not None:
             return match  # created from an earlier chunk
+        if entry.created_id is not None:
+            return _Match(entry.created_id)  # created for another source's rows
         refusal = self._refuse_creation(entry)
         if refusal is not None:
             return refusal
@@ -999,24 +1001,14 @@ def preview_file(
     options = _valid_options(options or ImportOptions())
     summary = ImportSummary(file_name, file_digest(data), options.format, "preview")
     try:
-        reader = ExportReader(
-            data,
-            file_name=file_name,
-            format=options.format,
-            today=today or utcnow().date(),
-        )
-        run = _ImportRun(
+        run = _prepared_run(
             session,
             actor=actor,
-            reader=reader,
+            summary=summary,
+            data=data,
             options=options,
             today=today or utcnow().date(),
-            import_id=None,
-            progress=None,
         )
-        earlier = _identical_import(session, summary.sha256)
-        if earlier is not None:
-            _say_identical(summary, run.report, earlier)
         run.execute()
     except ImportRejected as exc:
         _file_refused(summary, exc)
@@ -1043,9 +1035,9 @@ def import_file(
     """
     require(actor, Action.CREATE)
     options = _valid_options(options or ImportOptions())
-    today = today or utcnow().date()
     started = time.perf_counter()
     summary = ImportSummary(file_name, file_digest(data), options.format, "rejected")
+    # The record exists first: the KPI rows written point to it.
     record = Import(
         file_name=file_name[:500],
         format=options.format or "unknown",
@@ -1055,24 +1047,19 @@ def import_file(
     )
     session.add(record)
     session.flush()
-    earlier = _identical_import(session, summary.sha256)
 
     savepoint = session.begin_nested()
     try:
-        reader = ExportReader(
-            data, file_name=file_name, format=options.format, today=today
-        )
-        run = _ImportRun(
+        run = _prepared_run(
             session,
             actor=actor,
-            reader=reader,
+            summary=summary,
+            data=data,
             options=options,
-            today=today,
+            today=today or utcnow().date(),
             import_id=record.id,
             progress=progress,
         )
-        if earlier is not None:
-            _say_identical(summary, run.report, earlier)
         run.execute()
     except ImportRejected as exc:
         savepoint.rollback()
@@ -1081,15 +1068,42 @@ def import_file(
         savepoint.rollback()
         raise
     else:
-        if run.accepted:
-            savepoint.commit()
-        else:
-            savepoint.rollback()
+        (savepoint.commit if run.accepted else savepoint.rollback)()
         _summarise(summary, run)
 
     summary.seconds = round(time.perf_counter() - started, 3)
     _record(session, record, summary, actor)
     return summary
+
+
+def _prepared_run(
+    session: Session,
+    *,
+    actor: Actor,
+    summary: ImportSummary,
+    data: bytes,
+    options: ImportOptions,
+    today: date,
+    import_id: int | None = None,
+    progress: Progress | None = None,
+) -> _ImportRun:
+    """The run over a file whose layout is known (refused files raise here)."""
+    reader = ExportReader(
+        data, file_name=summary.file_name, format=options.format, today=today
+    )
+    run = _ImportRun(
+        session,
+        actor=actor,
+        reader=reader,
+        options=options,
+        today=today,
+        import_id=import_id,
+        progress=progress,
+    )
+    earlier = _identical_import(session, summary.sha256)
+    if earlier is not None:
+        _say_identical(summary, run.report, earlier)
+    return run
 
 
 def _file_refused(summary: ImportSummary, exc: ImportRejected) -> None:

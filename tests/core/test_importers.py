@@ -639,3 +639,17 @@ def test_parse_number(cell, expected):
     else:
         assert value == pytest.approx(expected[1])
     assert (percent, bound) == expected[2:]
+
+
+def test_blank_lines_between_data_rows_are_skipped_and_rows_keep_their_numbers():
+    data = _csv(
+        "campaign,day,impressions,clicks,spend",
+        "A,2026-11-01,10,1,1.00",
+        "",
+        ",,,,",
+        "A,2026-11-02,x,1,1.00",
+    )
+    parsed = _parse(data)
+
+    assert parsed.report.rows_skipped == 2 and parsed.report.rows_read == 2
+    assert [(e.row, e.column) for e in parsed.report.errors] == [(5, "impressions")]

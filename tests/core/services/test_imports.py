@@ -483,6 +483,24 @@ def test_a_campaign_created_in_one_chunk_gets_the_period_of_the_whole_file(
     assert spring.currency == "USD"
 
 
+def test_a_new_campaign_on_several_sources_is_created_once(session):
+    analyst = make_user(session, "analyst")
+    data = _csv(
+        "campaign,day,source,impressions,clicks,spend",
+        "Spring,2026-11-01,meta,10,1,1.00",
+        "Spring,2026-11-01,tiktok,10,1,1.00",
+        "spring ,2026-11-02,google_ads,10,1,1.00",
+    )
+
+    summary = _import(session, analyst, data, options=CREATE)
+
+    assert (summary.status, summary.inserted) == ("imported", 3)
+    (spring,) = session.exec(select(Campaign)).all()
+    assert (spring.name, spring.end_date) == ("Spring", date(2026, 11, 2))
+    assert len(summary.unknown_campaigns) == 1
+    assert summary.unknown_campaigns[0].rows == 3
+
+
 def test_a_new_campaign_needs_a_currency_from_the_file_or_the_options(session):
     analyst = make_user(session, "analyst")
     data = _sample("internal_kpis.csv")
