@@ -290,9 +290,8 @@ def lockout_for(failures: int) -> timedelta | None:
     over = failures - settings.login_max_failures
     if over < 0:
         return None
-    return min(
-        timedelta(minutes=settings.login_lockout_minutes) * (2**over), MAX_LOCKOUT
-    )
+    lock: timedelta = timedelta(minutes=settings.login_lockout_minutes) * (2**over)
+    return min(lock, MAX_LOCKOUT)
 
 
 def record_failed_login(session: Session, *, username: str) -> timedelta | None:

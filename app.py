@@ -1,0 +1,107 @@
+"""Router: page config, login gate, the pages of the user's role, the scheduler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import streamlit as st
+
+from core.config import ConfigError, get_settings
+from core.db import upgrade_schema
+from core.models import Role
+from core.services.permissions import Actor
+from ui import auth
+from ui.session import set_current_actor
+
+EVERYONE = frozenset(Role)
+STAFF = frozenset({Role.ANALYST, Role.ADMIN})
+ADMINS = frozenset({Role.ADMIN})
+FIRST_URL_KEY = "first_url_path"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+    roles: frozenset[Role]
+    default: bool = False
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("pages/overview.py", "Overview", ":material/dashboard:", EVERYONE, True),
+    PageSpec("pages/campaign.py", "Campaign", ":material/monitoring:", EVERYONE),
+    PageSpec("pages/users.py", "Users", ":material/group:", ADMINS),
+)
+
+
+def pages_for(role: Role) -> list[st.Page]:
+    return [
+        st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
+        for spec in PAGES
+        if role in spec.roles
+    ]
+
+
+def remember_first_url() -> None:
+    # A reload lands on the default page when the cookie component's rerun cuts
+    # the first run short; the page the tab asked for is restored after login.
+    if FIRST_URL_KEY not in st.session_state:
+        st.session_state[FIRST_URL_KEY] = urlparse(st.context.url or "").path.strip("/")
+
+
+def restore_first_url(pages: list[st.Page], current: st.Page) -> None:
+    wanted = st.session_state.pop(FIRST_URL_KEY, "")
+    if not wanted or current.url_path == wanted.rsplit("/", 1)[-1]:
+        return
+    for page in pages:
+        if page.url_path and wanted.endswith(page.url_path):
+            st.switch_page(page)
+
+
+def sidebar(actor: Actor, area: st.delta_generator.DeltaGenerator) -> None:
+    with area:
+        st.markdown(f"**{actor.name}**")
+        st.caption(f"{actor.username} · {actor.role.value}")
+
+
+@st.cache_resource(show_spinner="Preparing the database…")
+def prepare_database() -> bool:
+    """Once per server process: bring the schema up to date."""
+    upgrade_schema()
+    return True
+
+
+def main() -> None:
+    st.set_page_config(page_title="Retrospective Engine", page_icon="📊", layout="wide")
+    try:
+        get_settings().signing_key()
+    except ConfigError as exc:
+        st.error(f"Configuration error: {exc}")
+        st.stop()
+
+    prepare_database()
+    remember_first_url()
+    authenticator = auth.make_authenticator()
+    who = st.sidebar.container()
+    if auth.is_logged_in():
+        # Logout is rendered before the login form so a click shows the form at once.
+        authenticator.logout("Log out", "sidebar", key="logout")
+    auth.restore_from_cookie(authenticator)
+    actor = auth.checked_actor(authenticator)
+    if actor is None:
+        auth.login_form(authenticator)
+        actor = auth.checked_actor(authenticator)
+    set_current_actor(actor)
+    if actor is None:
+        st.stop()
+
+    sidebar(actor, who)
+    pages = pages_for(actor.role)
+    current = st.navigation(pages)
+    restore_first_url(pages, current)
+    current.run()
+
+
+main()

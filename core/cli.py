@@ -1,0 +1,227 @@
+"""Command line over the same services as the pages: `python -m core.cli --help`.
+
+Exit codes: 0 done, 1 refused (one line on stderr says why), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlmodel import Session
+
+from core.config import ConfigError
+from core.db import read_session, session_scope, upgrade_schema
+from core.errors import DomainError, ValidationFailed
+from core.models import Role
+from core.services import campaigns, demo, users
+from core.services.permissions import Actor
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+DEFAULT_DEMO_CAMPAIGNS = 12
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _actor(session: Session, args: argparse.Namespace) -> Actor:
+    return users.actor_for(session, args.as_user)
+
+
+def _add_as(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USERNAME",
+        required=required,
+        help="act as this user, with that user's permissions",
+    )
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+# -- commands ---------------------------------------------------------------
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    upgrade_schema()
+    print("Database schema is up to date.")
+    if not args.demo:
+        return EXIT_OK
+    with session_scope() as session:
+        if users.count_users(session):
+            print("Users exist already; demo data left as it is.")
+            return EXIT_OK
+        logins = demo.create_demo_users(session)
+        owner = demo.demo_owner_id(session, None)
+        demo.seed_campaigns(
+            session, actor=None, count=DEFAULT_DEMO_CAMPAIGNS, owner_id=owner
+        )
+    _print_logins(logins)
+    return EXIT_OK
+
+
+def _print_logins(logins: Sequence[demo.DemoLogin]) -> None:
+    print("\nDemo logins (shown once; reset them on the Users page):")
+    for login in logins:
+        print(f"  {login.role:<9} {login.username:<10} password: {login.password}")
+    print()
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise ValidationFailed("password: the two entries differ.")
+    return first
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    with session_scope() as session:
+        # The very first user needs no one to vouch for them: it bootstraps a
+        # fresh installation. After that only an admin creates users.
+        actor = None
+        if users.count_users(session):
+            if not args.as_user:
+                raise ValidationFailed("--as: users exist already; name an admin.")
+            actor = _actor(session, args)
+        row = users.create_user(
+            session,
+            actor=actor,
+            username=args.username,
+            name=args.name,
+            email=args.email,
+            role=args.role,
+            password=password,
+        )
+    print(f"Created user {row.username} ({row.role}) with id {row.id}.")
+    return EXIT_OK
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        actor = _actor(session, args)
+        if args.clear:
+            removed = demo.clear_demo_data(session, actor=actor)
+            print(f"Removed {removed} demo campaigns.")
+        owner = demo.demo_owner_id(session, args.user)
+        ids = demo.seed_campaigns(
+            session, actor=actor, count=args.count, owner_id=owner, seed=args.seed
+        )
+    print(f"Created {len(ids)} demo campaigns.")
+    return EXIT_OK
+
+
+def cmd_list_campaigns(args: argparse.Namespace) -> int:
+    with read_session() as session:
+        actor = _actor(session, args)
+        frame = campaigns.list_campaigns(session, actor=actor)
+    records = [
+        {
+            "id": int(row.id),
+            "name": row.name,
+            "status": row.status,
+            "start": row.start.isoformat(),
+            "end": row.end.isoformat(),
+            "owner": row.owner,
+            "currency": row.currency,
+            "spend": _number(row.spend),
+            "revenue": _number(row.revenue),
+            "roas": _number(row.roas),
+            "retrospective": row.retrospective
+            if isinstance(row.retrospective, str)
+            else None,
+        }
+        for row in frame.itertuples()
+    ]
+    if args.json:
+        _print_json(records)
+        return EXIT_OK
+    for rec in records:
+        print(
+            f"{rec['id']:>5}  {rec['status']:<10} {rec['start']} - {rec['end']}  "
+            f"{rec['name']}"
+        )
+    return EXIT_OK
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else round(number, 6)
+
+
+# -- parser -----------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.cli",
+        description="Retrospective Engine from the command line.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser("init-db", help="create or upgrade the database schema")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="on an empty database also create demo users and demo campaigns",
+    )
+    p.set_defaults(func=cmd_init_db)
+
+    p = commands.add_parser("create-user", help="create a user (admin only)")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--name", required=True, help="display name")
+    p.add_argument("--email", required=True)
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    _add_as(p, required=False)
+    p.set_defaults(func=cmd_create_user)
+
+    p = commands.add_parser("seed-demo", help="create demo campaigns (admin only)")
+    p.add_argument("--count", type=int, required=True, help="how many campaigns")
+    p.add_argument("--user", help="owner of the campaigns (default: the demo viewer)")
+    p.add_argument("--clear", action="store_true", help="remove demo data first")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    _add_as(p)
+    p.set_defaults(func=cmd_seed_demo)
+
+    p = commands.add_parser("list-campaigns", help="campaigns you may see")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    _add_as(p)
+    p.set_defaults(func=cmd_list_campaigns)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except (DomainError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
