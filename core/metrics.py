@@ -68,7 +68,9 @@ FACT_LABELS: dict[str, str] = {
 }
 
 # Facts counted in money, formatted with the campaign currency.
-MONEY_FACTS: frozenset[str] = frozenset({"spend", "revenue", "budget", "spend_budgeted"})
+MONEY_FACTS: frozenset[str] = frozenset(
+    {"spend", "revenue", "budget", "spend_budgeted"}
+)
 
 NO_VALUE = "–"
 
@@ -189,7 +191,12 @@ def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
 
 
 def _missing(value: object) -> bool:
-    return value is None or bool(pd.isna(value))  # type: ignore[call-overload]
+    return value is None or bool(pd.isna(value))
+
+
+def as_number(value: Any) -> float | None:
+    """A float, or None for no value (None, NaN, pandas NA)."""
+    return None if _missing(value) else float(value)
 
 
 def value_of(metric: str, sums: Mapping[str, float | None]) -> float | None:
@@ -277,7 +284,9 @@ def with_overall(sums: pd.DataFrame, keys: Sequence[str] = ()) -> pd.DataFrame:
 def with_week(kpis: pd.DataFrame) -> pd.DataFrame:
     """The frame with a `week` column: the Monday that starts each row's ISO week."""
     days = pd.to_datetime(kpis["day"])
-    return kpis.assign(week=(days - pd.to_timedelta(days.dt.weekday, unit="D")).dt.date)
+    return kpis.assign(
+        week=(days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.date
+    )
 
 
 # -- SQL ----------------------------------------------------------------------
@@ -365,6 +374,5 @@ def row_values(row: Mapping[str, Any]) -> dict[str, float | None]:
     """Facts and metrics of one summary row as plain floats, None for no value."""
     out: dict[str, float | None] = {}
     for name in (*SUMMED, *METRIC_KEYS):
-        value = row.get(name)
-        out[name] = None if _missing(value) else float(value)
+        out[name] = as_number(row.get(name))
     return out

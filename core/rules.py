@@ -342,7 +342,9 @@ def _rule_findings(
     part["threshold"] = rule.threshold
     part["severity"] = rule.severity
     part["finding"] = np.where(
-        codes[keep] == _TRIGGERED, Finding.TRIGGERED.value, Finding.NOT_ENOUGH_DATA.value
+        codes[keep] == _TRIGGERED,
+        Finding.TRIGGERED.value,
+        Finding.NOT_ENOUGH_DATA.value,
     )
     part["observed"] = values[keep]
     part["interval_low"] = low[keep]
@@ -369,9 +371,7 @@ def _climb_ladders(findings: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     )
     best = ranked.drop_duplicates([*keys, "_level", "metric"], keep="first")
     best = best.sort_values([*keys, "_outcome", "_severity", "_level", "metric"])
-    return best.drop(columns=["_level", "_outcome", "_severity"]).reset_index(
-        drop=True
-    )
+    return best.drop(columns=["_level", "_outcome", "_severity"]).reset_index(drop=True)
 
 
 def empty_findings(keys: Sequence[str] = ()) -> pd.DataFrame:
@@ -389,7 +389,9 @@ def evaluate(
     vectorised pass over all rows, so thousands of campaigns cost little more
     than one.
     """
-    frame = sums if all(m in sums for m in CATALOGUE) else metrics.add_metrics(sums)
+    # Derived afresh: a whole-campaign row added to per-source rows has no
+    # metrics of its own yet, and recomputing costs little next to the query.
+    frame = metrics.add_metrics(sums)
     parts = [
         part
         for rule in rules
