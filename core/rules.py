@@ -363,7 +363,7 @@ def _climb_ladders(findings: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     ranked = findings.assign(
         _level=findings["source"].fillna(""),
         _outcome=(findings["finding"] != Finding.TRIGGERED.value).astype(int),
-        _severity=-findings["severity"].map(SEVERITY_RANK).fillna(0),
+        _severity=-findings["severity"].map(SEVERITY_RANK).astype("float64").fillna(0),
     )
     ranked = ranked.sort_values(
         [*keys, "_level", "metric", "_outcome", "_severity", "rule_key"],
