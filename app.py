@@ -8,8 +8,9 @@ from urllib.parse import urlparse
 import streamlit as st
 
 from core.config import ConfigError, get_settings
-from core.db import upgrade_schema
+from core.db import session_scope, upgrade_schema
 from core.models import Role
+from core.services import rules
 from core.services.permissions import Actor
 from ui import auth
 from ui.session import set_current_actor
@@ -32,6 +33,11 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/overview.py", "Overview", ":material/dashboard:", EVERYONE, True),
     PageSpec("pages/campaign.py", "Campaign", ":material/monitoring:", EVERYONE),
+    PageSpec(
+        "pages/retrospectives.py", "Retrospectives", ":material/fact_check:", EVERYONE
+    ),
+    PageSpec("pages/retrospective.py", "Retrospective", ":material/article:", EVERYONE),
+    PageSpec("pages/rules.py", "Rules", ":material/rule:", EVERYONE),
     PageSpec("pages/users.py", "Users", ":material/group:", ADMINS),
 )
 
@@ -68,8 +74,10 @@ def sidebar(actor: Actor, area: st.delta_generator.DeltaGenerator) -> None:
 
 @st.cache_resource(show_spinner="Preparing the database…")
 def prepare_database() -> bool:
-    """Once per server process: bring the schema up to date."""
+    """Once per server process: bring the schema up to date, seed built-in rules."""
     upgrade_schema()
+    with session_scope() as session:
+        rules.ensure_builtin_rules(session)
     return True
 
 
