@@ -14,6 +14,7 @@ from core.services import rules
 from core.services.permissions import Actor
 from ui import auth
 from ui.session import set_current_actor
+from ui.text import escape
 
 EVERYONE = frozenset(Role)
 STAFF = frozenset({Role.ANALYST, Role.ADMIN})
@@ -39,6 +40,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/retrospective.py", "Retrospective", ":material/article:", EVERYONE),
     PageSpec("pages/rules.py", "Rules", ":material/rule:", EVERYONE),
     PageSpec("pages/users.py", "Users", ":material/group:", ADMINS),
+    PageSpec("pages/audit.py", "Audit log", ":material/policy:", ADMINS),
 )
 
 
@@ -68,8 +70,8 @@ def restore_first_url(pages: list[st.Page], current: st.Page) -> None:
 
 def sidebar(actor: Actor, area: st.delta_generator.DeltaGenerator) -> None:
     with area:
-        st.markdown(f"**{actor.name}**")
-        st.caption(f"{actor.username} · {actor.role.value}")
+        st.markdown(f"**{escape(actor.name)}**")
+        st.caption(escape(f"{actor.username} · {actor.role.value}"))
 
 
 @st.cache_resource(show_spinner="Preparing the database…")
@@ -95,7 +97,7 @@ def main() -> None:
     who = st.sidebar.container()
     if auth.is_logged_in():
         # Logout is rendered before the login form so a click shows the form at once.
-        authenticator.logout("Log out", "sidebar", key="logout")
+        authenticator.logout("Log out", "sidebar", key="logout_button")
     auth.restore_from_cookie(authenticator)
     actor = auth.checked_actor(authenticator)
     if actor is None:

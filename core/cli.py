@@ -19,7 +19,7 @@ from core.config import ConfigError
 from core.db import read_session, session_scope, upgrade_schema
 from core.errors import DomainError, NotFound, ValidationFailed
 from core.models import Role
-from core.services import campaigns, demo, retrospectives, users
+from core.services import audit, campaigns, demo, retrospectives, users
 from core.services import rules as rule_service
 from core.services.permissions import Actor
 
@@ -238,6 +238,25 @@ def _number(value: Any) -> float | None:
     return None if number != number else round(number, 6)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    with read_session() as session:
+        actor = _actor(session, args)
+        frame = audit.list_events(
+            session,
+            actor=actor,
+            filters=audit.AuditFilter(user=args.user or "", action=args.action or ""),
+        )
+    if args.json:
+        _print_json(frame.to_dict(orient="records"))
+        return EXIT_OK
+    for row in frame.itertuples():
+        print(
+            f"{row.at:%Y-%m-%d %H:%M:%S}  {row.username:<12} {row.action:<22} "
+            f"{row.target_type} {row.target_id}"
+        )
+    return EXIT_OK
+
+
 # -- parser -----------------------------------------------------------------
 
 
@@ -304,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_as(p)
     p.set_defaults(func=cmd_show)
+
+    p = commands.add_parser("audit", help="the audit log (admin only)")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.add_argument("--user", help="only events of users whose name contains this")
+    p.add_argument("--action", help="only actions containing this, e.g. login.failed")
+    _add_as(p)
+    p.set_defaults(func=cmd_audit)
 
     return parser
 

@@ -12,6 +12,7 @@ from ui.charts import over_time, sources_side_by_side
 from ui.format import money
 from ui.session import current_actor
 from ui.tables import kpi_summary
+from ui.text import escape, plain_heading
 
 actor = current_actor()
 
@@ -46,10 +47,12 @@ except DomainError as exc:
     st.error(str(exc))
     st.stop()
 
-st.title(info.name, anchor=False)
+plain_heading(info.name, level=1)
 st.caption(
-    f"Owner {info.owner_name} · {info.start_date} – {info.end_date} · "
-    f"status {info.status} · budget {money(info.budget, info.currency)}"
+    escape(
+        f"Owner {info.owner_name} · {info.start_date} – {info.end_date} · "
+        f"status {info.status} · budget {money(info.budget, info.currency)}"
+    )
 )
 if kpis.empty:
     st.info("No KPI data has been imported for this campaign yet.")

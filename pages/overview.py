@@ -54,8 +54,8 @@ for currency, group in frame.groupby("currency", sort=True):
     tiles = campaigns.headline(group)
     cols = st.columns(4)
     cols[0].metric(f"Campaigns ({currency})", tiles["campaigns"])
-    cols[1].metric("Spend", money(tiles["spend"], str(currency)))
-    cols[2].metric("Revenue", money(tiles["revenue"], str(currency)))
+    cols[1].metric(f"Spend ({currency})", money(tiles["spend"]))
+    cols[2].metric(f"Revenue ({currency})", money(tiles["revenue"]))
     cols[3].metric(
         "ROAS",
         metric("roas", tiles["roas"]),

@@ -8,8 +8,9 @@ from core.db import read_session, session_scope
 from core.errors import DomainError
 from core.services import retrospectives
 from core.services.permissions import Action
-from ui.retro_view import escape_markdown, kpi_table, render_insights
+from ui.retro_view import kpi_table, render_insights
 from ui.session import current_actor
+from ui.text import escape, plain_heading
 
 NOTICE_KEY = "retrospective_notice"
 REGENERABLE = ("pending", "failed", "draft", "changes_requested")
@@ -46,20 +47,20 @@ try:
             session, actor=actor, retrospective_id=int(retro_id)
         )
 except DomainError as exc:
-    st.error(str(exc))
+    st.error(escape(str(exc)))
     st.stop()
 
 retro = detail.retro
-st.title(escape_markdown(retro.campaign), anchor=False)
+plain_heading(retro.campaign, level=1)
 st.caption(
     f"Retrospective #{retro.id} · {retro.period_start} – {retro.period_end} · "
-    f"status {retro.status} · created by {escape_markdown(retro.created_by)}"
+    f"status {retro.status} · created by {escape(retro.created_by)}"
 )
 notice = st.session_state.pop(NOTICE_KEY, None)
 if notice:
-    st.success(notice)
+    st.success(escape(notice))
 if retro.status == "failed" and retro.error:
-    st.error("The last generation failed. " + escape_markdown(retro.error))
+    st.error("The last generation failed. " + escape(retro.error))
 
 
 def generate(*, regenerate: bool) -> None:
@@ -75,7 +76,7 @@ def generate(*, regenerate: bool) -> None:
                 progress=lambda percent, message: bar.progress(percent, text=message),
             )
     except DomainError as exc:
-        st.error(str(exc))
+        st.error(escape(str(exc)))
         return
     if not result.error:
         # A failure is shown from the retrospective's stored error after the rerun.

@@ -10,6 +10,7 @@ from core.errors import DomainError
 from core.services import campaigns, retrospectives
 from core.services.permissions import Action
 from ui.session import current_actor
+from ui.text import escape
 
 NOTICE_KEY = "retrospectives_notice"
 
@@ -18,7 +19,7 @@ st.title("Retrospectives")
 
 notice = st.session_state.pop(NOTICE_KEY, None)
 if notice:
-    st.success(notice)
+    st.success(escape(notice))
 
 with read_session() as session:
     rows = retrospectives.list_retrospectives(session, actor=actor)
@@ -42,10 +43,10 @@ def generate(retro_id: int, *, regenerate: bool) -> None:
                 progress=lambda percent, message: bar.progress(percent, text=message),
             )
     except DomainError as exc:
-        st.error(str(exc))
+        st.error(escape(str(exc)))
         return
     if result.error:
-        st.error(f"Generation failed: {result.error}")
+        st.error("Generation failed: " + escape(result.error))
         return
     st.session_state[NOTICE_KEY] = (
         f"Retrospective #{retro_id} generated: {result.problems} insights, "
@@ -77,7 +78,7 @@ if actor.can(Action.CREATE):
                             session, actor=actor, campaign_id=int(chosen)
                         )
                 except DomainError as exc:
-                    st.error(str(exc))
+                    st.error(escape(str(exc)))
                 else:
                     st.session_state[NOTICE_KEY] = (
                         f"Retrospective #{created.id} created for {created.campaign}."
@@ -117,7 +118,7 @@ picked = st.selectbox(
 )
 selected = by_id[int(picked)]
 if selected.error:
-    st.error(f"Last generation failed: {selected.error}")
+    st.error("Last generation failed: " + escape(selected.error))
 left, right = st.columns(2)
 if left.button("Open", key="retro_open"):
     open_retrospective(selected.id)

@@ -14,8 +14,8 @@ from core.errors import DomainError
 from core.rules import RuleSpec
 from core.services import rules as rule_service
 from core.services.permissions import Action
-from ui.retro_view import escape_markdown
 from ui.session import current_actor
+from ui.text import escape
 
 NOTICE_KEY = "rules_notice"
 SCOPES = {
@@ -34,7 +34,7 @@ st.caption(
 )
 notice = st.session_state.pop(NOTICE_KEY, None)
 if notice:
-    st.success(notice)
+    st.success(escape(notice))
 
 with read_session() as session:
     stored = rule_service.list_rules(session, actor=actor)
@@ -154,7 +154,7 @@ def show_preview(spec: RuleSpec, key: str) -> None:
         with read_session() as session:
             preview = rule_service.preview_rule(session, actor=actor, spec=spec)
     except DomainError as exc:
-        st.warning(str(exc))
+        st.warning(escape(str(exc)))
         return
     if preview.unchanged:
         st.info(
@@ -195,7 +195,7 @@ def save(write: Callable[..., rule_service.RuleRow], **kwargs: object) -> None:
         with session_scope() as session:
             row = write(session, actor=actor, **kwargs)
     except DomainError as exc:
-        st.error(str(exc))
+        st.error(escape(str(exc)))
         return
     st.session_state[NOTICE_KEY] = f"Saved rule {row.key} (version {row.version})."
     st.rerun()
@@ -204,7 +204,7 @@ def save(write: Callable[..., rule_service.RuleRow], **kwargs: object) -> None:
 if not actor.can(Action.ADMINISTER):
     st.caption("Only admins change rules.")
     for rule in stored:
-        with st.expander(escape_markdown(f"{rule.name}: {rule.spec.condition}")):
+        with st.expander(escape(f"{rule.name}: {rule.spec.condition}")):
             st.text(rule.description)
             for action in rule.actions:
                 st.text(f"• {action}")

@@ -6,8 +6,6 @@ functions draw it. Text people typed is never rendered as HTML or live markdown.
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Sequence
 
 import pandas as pd
@@ -16,6 +14,7 @@ import streamlit as st
 from core import metrics
 from core import rules as engine
 from core.services.retrospectives import InsightRow
+from ui.text import escape
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 SEVERITY_ICONS = {
@@ -24,7 +23,6 @@ SEVERITY_ICONS = {
     "medium": ":material/info:",
     "low": ":material/low_priority:",
 }
-_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 
 KPI_COLUMNS: tuple[tuple[str, str], ...] = (
     ("impressions", "Impressions"),
@@ -42,11 +40,6 @@ KPI_COLUMNS: tuple[tuple[str, str], ...] = (
     ("budget_utilisation", "Budget utilisation"),
     ("impression_share", "Impression share"),
 )
-
-
-def escape_markdown(text: str) -> str:
-    """Backslash every ASCII punctuation mark, so markdown shows as typed."""
-    return _PUNCTUATION.sub(r"\\\1", text)
 
 
 def kpi_table(kpis: pd.DataFrame, currency: str) -> pd.DataFrame:
@@ -107,18 +100,16 @@ def group_insights(
 
 def render_insight(insight: InsightRow, currency: str) -> None:
     with st.container(border=True, key=f"insight_{insight.id}"):
-        title = escape_markdown(insight.title)
+        title = escape(insight.title)
         if insight.dismissed:
             st.markdown(f":gray[~~{title}~~]")
-            st.caption("Dismissed. " + escape_markdown(insight.dismissed_reason))
+            st.caption("Dismissed. " + escape(insight.dismissed_reason))
         else:
             st.markdown(f"**{title}**")
         st.text(insight.text)
-        st.caption(escape_markdown(evidence_line(insight, currency)))
+        st.caption(escape(evidence_line(insight, currency)))
         if insight.actions:
-            st.markdown(
-                "\n".join(f"- {escape_markdown(action)}" for action in insight.actions)
-            )
+            st.markdown("\n".join(f"- {escape(action)}" for action in insight.actions))
 
 
 def render_insights(insights: Sequence[InsightRow], currency: str) -> None:
@@ -138,5 +129,5 @@ def render_insights(insights: Sequence[InsightRow], currency: str) -> None:
                 "They are not problems."
             )
             for insight in thin:
-                st.caption(escape_markdown(insight.title))
+                st.caption(escape(insight.title))
                 st.text(insight.text)

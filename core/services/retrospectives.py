@@ -1,7 +1,7 @@
 """Retrospectives: create one per campaign, generate its insights, read it back.
 
-Status changes go through `change_status` only, so the review workflow can add
-its transitions in one place.
+Every status change goes through `change_status`, which asks the state machine
+of `core.workflow` for the next status; the review workflow uses it too.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from core.models import (
 )
 from core.services import audit, campaigns, evaluation
 from core.services.permissions import Action, Actor, require
+from core.workflow import StateContext, Step, next_status
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +38,6 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, str], None]
 
 S = RetroStatus
-# The status changes this module makes. The review workflow (submit, approve,
-# request changes, reopen) adds its own to this table.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    S.PENDING: frozenset({S.GENERATING}),
-    S.FAILED: frozenset({S.GENERATING}),
-    S.DRAFT: frozenset({S.GENERATING}),
-    S.CHANGES_REQUESTED: frozenset({S.GENERATING}),
-    S.GENERATING: frozenset({S.DRAFT, S.FAILED}),
-}
 # Longest error text kept on a failed retrospective.
 MAX_ERROR_LENGTH = 2000
 
@@ -121,13 +113,18 @@ class GenerationResult:
 # -- status -------------------------------------------------------------------
 
 
-def _approved_message(session: Session, retro: Retrospective) -> str:
-    approver = session.get(User, retro.approved_by_id) if retro.approved_by_id else None
-    when = retro.approved_at
-    on = f" on {when.day} {when:%b %Y}" if when else ""
-    by = f" by {approver.name}" if approver else ""
-    return (
-        f"Retrospective #{retro.id} was approved{on}{by}; it can no longer be changed."
+def state_context(session: Session, retro: Retrospective) -> StateContext:
+    """Who decided and when, for refusal messages."""
+
+    def name(user_id: int | None) -> str | None:
+        user = session.get(User, user_id) if user_id else None
+        return user.name if user else None
+
+    return StateContext(
+        approved_by=name(retro.approved_by_id),
+        approved_at=retro.approved_at,
+        submitted_by=name(retro.submitted_by_id),
+        submitted_at=retro.submitted_at,
     )
 
 
@@ -135,21 +132,16 @@ def change_status(
     session: Session,
     *,
     retro: Retrospective,
-    to: str,
+    step: Step,
     actor: Actor | None,
     error: str | None = None,
 ) -> None:
-    """Move a retrospective to another status, checking the transition and version.
+    """Take one workflow step: check it, write the new status, audit it.
 
     The UPDATE only matches the version this transaction read, so of two people
     acting at once exactly one succeeds; the other gets StaleVersion.
     """
-    if to not in TRANSITIONS.get(retro.status, frozenset()):
-        if retro.status == S.APPROVED:
-            raise InvalidTransition(_approved_message(session, retro))
-        raise InvalidTransition(
-            f"Retrospective #{retro.id} is {retro.status}; it cannot become {to}."
-        )
+    to = next_status(retro.status, step, state_context(session, retro))
     before = {"status": retro.status, "version": retro.version}
     result = session.execute(
         update(Retrospective)
@@ -157,7 +149,9 @@ def change_status(
             col(Retrospective.id) == retro.id,
             col(Retrospective.version) == retro.version,
         )
-        .values(status=to, version=retro.version + 1, updated_at=utcnow(), error=error),
+        .values(
+            status=to.value, version=retro.version + 1, updated_at=utcnow(), error=error
+        ),
         execution_options={"synchronize_session": False},
     )
     if getattr(result, "rowcount", 0) != 1:
@@ -173,7 +167,7 @@ def change_status(
         target_type="retrospective",
         target_id=retro.id,
         before=before,
-        after={"status": to, "version": retro.version, "error": error},
+        after={"status": to.value, "version": retro.version, "error": error},
     )
 
 
@@ -430,17 +424,8 @@ def create_retrospective(
 def _check_can_generate(
     session: Session, retro: Retrospective, *, regenerate: bool
 ) -> None:
-    if retro.status == S.APPROVED:
-        raise InvalidTransition(_approved_message(session, retro))
-    if retro.status == S.IN_REVIEW:
-        raise InvalidTransition(
-            f"Retrospective #{retro.id} is in review; it can be regenerated once "
-            "the approver sends it back."
-        )
-    if retro.status == S.GENERATING:
-        raise InvalidTransition(
-            f"Retrospective #{retro.id} is being generated right now; wait for it."
-        )
+    # Refuses approved, in-review and running ones with a message to act on.
+    next_status(retro.status, Step.GENERATE, state_context(session, retro))
     has_insights = session.scalars(
         select(Insight.id).where(Insight.retrospective_id == retro.id)
     ).first()
@@ -493,7 +478,7 @@ def generate_insights(
             f"to {retro.period_end}; import the platform exports first."
         )
 
-    change_status(session, retro=retro, to=S.GENERATING, actor=actor)
+    change_status(session, retro=retro, step=Step.GENERATE, actor=actor)
     try:
         with session.begin_nested():
             result = _evaluate_and_write(
@@ -503,12 +488,12 @@ def generate_insights(
         logger.exception("generating retrospective %s failed", retro.id)
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
         session.refresh(retro)
-        change_status(session, retro=retro, to=S.FAILED, actor=actor, error=error)
+        change_status(session, retro=retro, step=Step.FAIL, actor=actor, error=error)
         return GenerationResult(
             retrospective_id=retrospective_id, status=S.FAILED, error=error
         )
 
-    change_status(session, retro=retro, to=S.DRAFT, actor=actor)
+    change_status(session, retro=retro, step=Step.FINISH_GENERATION, actor=actor)
     audit.record(
         session,
         actor=actor,
