@@ -329,11 +329,13 @@ def aggregate_statement(
 
 def frame_of_rows(rows: Sequence[Any], by: Sequence[str]) -> pd.DataFrame:
     """Rows of an aggregate statement as a frame of float sums, keys untouched."""
-    columns = [*by, *SUMMED]
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    for fact in SUMMED:
-        frame[fact] = pd.to_numeric(frame[fact], errors="coerce").astype("float64")
-    return frame
+    names = [*by, *SUMMED]
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    data: dict[str, Any] = dict(zip(by, columns, strict=False))
+    for name, values in zip(SUMMED, columns[len(by) :], strict=True):
+        # numpy reads None (a sum over no reported value) as NaN here.
+        data[name] = np.array(values, dtype="float64")
+    return pd.DataFrame(data, columns=names)
 
 
 # -- formatting ---------------------------------------------------------------

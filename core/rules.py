@@ -323,59 +323,125 @@ def check_value(
 # -- batch evaluation ---------------------------------------------------------
 
 
-def _rule_findings(
-    frame: pd.DataFrame, rule: RuleSpec, keys: Sequence[str]
-) -> pd.DataFrame | None:
-    rows = frame if rule.scope == Scope.SOURCE else frame[frame["source"].isna()]
-    values = rows[rule.metric].to_numpy(dtype="float64", na_value=np.nan)
-    den = rows[rule.spec.denominator].to_numpy(dtype="float64", na_value=np.nan)
-    codes, low, high = _judge(rule, values, den)
-    keep = codes != _NONE
-    if not keep.any():
-        return None
-    part = rows.loc[keep, [*keys, "source"]].copy()
-    part["rule_key"] = rule.key
-    part["rule_version"] = rule.version
-    part["rule_name"] = rule.name
-    part["metric"] = rule.metric
-    part["comparison"] = rule.comparison
-    part["threshold"] = rule.threshold
-    part["severity"] = rule.severity
-    part["finding"] = np.where(
-        codes[keep] == _TRIGGERED,
-        Finding.TRIGGERED.value,
-        Finding.NOT_ENOUGH_DATA.value,
-    )
-    part["observed"] = values[keep]
-    part["interval_low"] = low[keep]
-    part["interval_high"] = high[keep]
-    part["sample_size"] = den[keep]
-    part["evidence_floor"] = rule.evidence_floor
-    return part
+@dataclass
+class _Hits:
+    """Findings of all rules before the ladders, as parallel arrays."""
+
+    rows: list[np.ndarray] = field(default_factory=list)
+    rules: list[np.ndarray] = field(default_factory=list)
+    codes: list[np.ndarray] = field(default_factory=list)
+    observed: list[np.ndarray] = field(default_factory=list)
+    low: list[np.ndarray] = field(default_factory=list)
+    high: list[np.ndarray] = field(default_factory=list)
+    samples: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, index: int, codes: np.ndarray, *arrays: np.ndarray) -> None:
+        hit = np.flatnonzero(codes)
+        self.rows.append(hit)
+        self.rules.append(np.full(hit.size, index))
+        self.codes.append(codes[hit])
+        for target, values in zip(
+            (self.observed, self.low, self.high, self.samples), arrays, strict=True
+        ):
+            target.append(values[hit])
+
+    def joined(self) -> dict[str, np.ndarray]:
+        names = ("rows", "rules", "codes", "observed", "low", "high", "samples")
+        return {name: np.concatenate(getattr(self, name)) for name in names}
 
 
-def _climb_ladders(findings: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Keep one finding per metric and level: the most severe rule that holds.
+class _Columns:
+    """Float arrays of a frame's columns and metrics, each computed once."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.cache: dict[str, np.ndarray] = {}
+
+    def fact(self, name: str) -> np.ndarray:
+        if name not in self.cache:
+            if name in self.frame:
+                column = self.frame[name]
+                self.cache[name] = column.to_numpy(dtype="float64", na_value=np.nan)
+            else:
+                self.cache[name] = np.full(len(self.frame), np.nan)
+        return self.cache[name]
+
+    def metric(self, key: str) -> np.ndarray:
+        # The catalogue's formula, on arrays: ratio of sums, NaN on a zero
+        # denominator (a missing one is NaN already).
+        spec = CATALOGUE[key]
+        num, den = self.fact(spec.numerator), self.fact(spec.denominator)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(den != 0, num / den, np.nan)
+        return np.asarray(ratio * spec.scale + spec.offset, dtype="float64")
+
+
+def _climb_ladders(hits: dict[str, np.ndarray], active: list[RuleSpec]) -> np.ndarray:
+    """Positions of the findings that survive: one per metric and level.
 
     A triggered rule beats any "not enough data"; among equals the more severe
     rule wins, then the key, so the outcome never depends on rule order.
     """
-    ranked = findings.assign(
-        _level=findings["source"].fillna(""),
-        _outcome=(findings["finding"] != Finding.TRIGGERED.value).astype(int),
-        _severity=-findings["severity"].map(SEVERITY_RANK).astype("float64").fillna(0),
+    metric_ids = {m: i for i, m in enumerate(CATALOGUE)}
+    by_key = sorted(range(len(active)), key=lambda i: active[i].key)
+    key_rank = np.empty(len(active), dtype=int)
+    key_rank[by_key] = np.arange(len(active))
+    metric = np.array([metric_ids[r.metric] for r in active])[hits["rules"]]
+    severity = np.array([severity_rank(r.severity) for r in active])[hits["rules"]]
+    outcome = (hits["codes"] != _TRIGGERED).astype(int)
+    # np.lexsort sorts by the last key first.
+    order = np.lexsort(
+        (key_rank[hits["rules"]], -severity, outcome, metric, hits["rows"])
     )
-    ranked = ranked.sort_values(
-        [*keys, "_level", "metric", "_outcome", "_severity", "rule_key"],
-        kind="stable",
-    )
-    best = ranked.drop_duplicates([*keys, "_level", "metric"], keep="first")
-    best = best.sort_values([*keys, "_outcome", "_severity", "_level", "metric"])
-    return best.drop(columns=["_level", "_outcome", "_severity"]).reset_index(drop=True)
+    rows, metric = hits["rows"][order], metric[order]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (metric[1:] != metric[:-1])
+    kept = order[first]
+    # Presentation: by level row, problems first, most severe first.
+    return kept[np.lexsort((-severity[first], outcome[order][first], rows[first]))]
 
 
 def empty_findings(keys: Sequence[str] = ()) -> pd.DataFrame:
     return pd.DataFrame(columns=[*keys, *FINDING_COLUMNS])
+
+
+def _findings_frame(
+    sums: pd.DataFrame,
+    keys: Sequence[str],
+    active: list[RuleSpec],
+    hits: dict[str, np.ndarray],
+    kept: np.ndarray,
+) -> pd.DataFrame:
+    rule_of = hits["rules"][kept]
+
+    def per_rule(values: list[Any]) -> np.ndarray:
+        chosen: np.ndarray = np.array(values, dtype=object)[rule_of]
+        return chosen
+
+    frame = sums[list(keys)].iloc[hits["rows"][kept]].reset_index(drop=True)
+    source = sums["source"].to_numpy(dtype=object)[hits["rows"][kept]]
+    # Object dtype: pandas 3 would turn the whole-campaign None into NaN.
+    frame["source"] = pd.Series(
+        [s if isinstance(s, str) else None for s in source], dtype=object
+    )
+    frame["rule_key"] = per_rule([r.key for r in active])
+    frame["rule_version"] = np.array([r.version for r in active])[rule_of]
+    frame["rule_name"] = per_rule([r.name for r in active])
+    frame["metric"] = per_rule([r.metric for r in active])
+    frame["comparison"] = per_rule([r.comparison for r in active])
+    frame["threshold"] = np.array([r.threshold for r in active])[rule_of]
+    frame["severity"] = per_rule([r.severity for r in active])
+    frame["finding"] = np.where(
+        hits["codes"][kept] == _TRIGGERED,
+        Finding.TRIGGERED.value,
+        Finding.NOT_ENOUGH_DATA.value,
+    )
+    frame["observed"] = hits["observed"][kept]
+    frame["interval_low"] = hits["low"][kept]
+    frame["interval_high"] = hits["high"][kept]
+    frame["sample_size"] = hits["samples"][kept]
+    frame["evidence_floor"] = np.array([r.evidence_floor for r in active])[rule_of]
+    return frame
 
 
 def evaluate(
@@ -386,25 +452,27 @@ def evaluate(
     `sums` has one row per key and level: `source` names a source, or is
     missing for the whole campaign (see `metrics.with_overall`). `keys` are the
     columns that tell campaigns (or retrospectives) apart. Each rule is one
-    vectorised pass over all rows, so thousands of campaigns cost little more
+    pass of numpy over all rows, so thousands of campaigns cost little more
     than one.
     """
-    # Derived afresh: a whole-campaign row added to per-source rows has no
-    # metrics of its own yet, and recomputing costs little next to the query.
-    frame = metrics.add_metrics(sums)
-    parts = [
-        part
-        for rule in rules
-        if rule.enabled
-        for part in [_rule_findings(frame, rule, keys)]
-        if part is not None
-    ]
-    if not parts:
+    active = [rule for rule in rules if rule.enabled]
+    if not active or sums.empty:
         return empty_findings(keys)
-    findings = pd.concat(parts, ignore_index=True)
-    findings["source"] = findings["source"].astype(object)
-    findings["source"] = findings["source"].where(findings["source"].notna(), None)
-    return _climb_ladders(findings, keys)
+    columns = _Columns(sums)
+    whole_campaign = sums["source"].isna().to_numpy()
+    hits = _Hits()
+    for index, rule in enumerate(active):
+        values = columns.metric(rule.metric)
+        samples = columns.fact(rule.spec.denominator)
+        codes, low, high = _judge(rule, values, samples)
+        if rule.scope == Scope.CAMPAIGN:
+            codes = np.where(whole_campaign, codes, _NONE)
+        hits.add(index, codes, values, low, high, samples)
+    joined = hits.joined()
+    if joined["rows"].size == 0:
+        return empty_findings(keys)
+    kept = _climb_ladders(joined, active)
+    return _findings_frame(sums, keys, active, joined, kept)
 
 
 # -- words --------------------------------------------------------------------
