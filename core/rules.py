@@ -509,9 +509,12 @@ def _evidence_sentence(row: Mapping[str, Any], currency: str) -> str:
     spec = CATALOGUE[metric]
     word = COMPARISON_WORDS[str(row["comparison"])]
     evidence = metrics.describe_amount(
-        spec.denominator, _float(row["sample_size"]), currency
+        spec.denominator, metrics.as_number(row["sample_size"]), currency
     )
-    low, high = _float(row.get("interval_low")), _float(row.get("interval_high"))
+    low, high = (
+        metrics.as_number(row.get("interval_low")),
+        metrics.as_number(row.get("interval_high")),
+    )
     if low is None or high is None:
         return f"Based on {evidence}."
     interval = (
@@ -533,13 +536,15 @@ def text_for(
     metric = str(row["metric"])
     spec = CATALOGUE[metric]
     source = row.get("source")
-    observed = metrics.format_value(metric, _float(row["observed"]), currency)
+    observed = metrics.format_value(
+        metric, metrics.as_number(row["observed"]), currency
+    )
     threshold = metrics.format_value(metric, float(row["threshold"]), currency)
     when = " ".join(p for p in (_where(source), format_period(period)) if p)
     rule = f"rule {row['rule_key']} v{int(row['rule_version'])}"
     if row["finding"] == Finding.NOT_ENOUGH_DATA:
         sample = metrics.describe_amount(
-            spec.denominator, _float(row["sample_size"]), currency
+            spec.denominator, metrics.as_number(row["sample_size"]), currency
         )
         floor = metrics.describe_amount(
             spec.denominator, float(row["evidence_floor"]), currency
@@ -560,12 +565,6 @@ def text_for(
 def _in_sentence(label: str) -> str:
     """'Conversion rate' -> 'conversion rate'; acronyms such as 'CTR' stay."""
     return label[:1].lower() + label[1:] if label[1:2].islower() else label
-
-
-def _float(value: Any) -> float | None:
-    if value is None or pd.isna(value):
-        return None
-    return float(value)
 
 
 # -- built-in rules -----------------------------------------------------------

@@ -466,6 +466,25 @@ def generate_insights(
         )
     _check_can_generate(session, retro, regenerate=regenerate)
     _report(progress, 5, "Summing KPIs")
+    kpis = _period_sums(session, retro)
+
+    change_status(session, retro=retro, step=Step.GENERATE, actor=actor)
+    try:
+        with session.begin_nested():
+            result = _evaluate_and_write(
+                session, retro, kpis, regenerate=regenerate, progress=progress
+            )
+    except Exception as exc:
+        logger.exception("generating retrospective %s failed", retro.id)
+        return _record_failure(session, retro, actor, exc)
+
+    change_status(session, retro=retro, step=Step.FINISH_GENERATION, actor=actor)
+    _record_success(session, retro, actor, result, regenerate=regenerate)
+    _report(progress, 100, "Done")
+    return result
+
+
+def _period_sums(session: Session, retro: Retrospective) -> pd.DataFrame:
     kpis = evaluation.campaign_sums(
         session,
         campaign_ids=[retro.campaign_id],
@@ -477,23 +496,28 @@ def generate_insights(
             f"Retrospective #{retro.id} has no KPI data from {retro.period_start} "
             f"to {retro.period_end}; import the platform exports first."
         )
+    return kpis
 
-    change_status(session, retro=retro, step=Step.GENERATE, actor=actor)
-    try:
-        with session.begin_nested():
-            result = _evaluate_and_write(
-                session, retro, kpis, regenerate=regenerate, progress=progress
-            )
-    except Exception as exc:
-        logger.exception("generating retrospective %s failed", retro.id)
-        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
-        session.refresh(retro)
-        change_status(session, retro=retro, step=Step.FAIL, actor=actor, error=error)
-        return GenerationResult(
-            retrospective_id=retrospective_id, status=S.FAILED, error=error
-        )
 
-    change_status(session, retro=retro, step=Step.FINISH_GENERATION, actor=actor)
+def _record_failure(
+    session: Session, retro: Retrospective, actor: Actor, exc: Exception
+) -> GenerationResult:
+    error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+    # The savepoint was rolled back: read the status and version as stored.
+    session.refresh(retro)
+    change_status(session, retro=retro, step=Step.FAIL, actor=actor, error=error)
+    assert retro.id is not None
+    return GenerationResult(retrospective_id=retro.id, status=S.FAILED, error=error)
+
+
+def _record_success(
+    session: Session,
+    retro: Retrospective,
+    actor: Actor,
+    result: GenerationResult,
+    *,
+    regenerate: bool,
+) -> None:
     audit.record(
         session,
         actor=actor,
@@ -507,14 +531,12 @@ def generate_insights(
             "manual_kept": result.manual_kept,
         },
     )
-    _report(progress, 100, "Done")
     logger.info(
         "retrospective %s generated: %s problems, %s without enough data",
         retro.id,
         result.problems,
         result.not_enough_data,
     )
-    return result
 
 
 def _evaluate_and_write(
