@@ -13,6 +13,7 @@ from ui.session import current_actor
 from ui.text import escape
 
 NOTICE_KEY = "retrospectives_notice"
+ERROR_KEY = "retrospectives_error"
 
 actor = current_actor()
 st.title("Retrospectives")
@@ -20,6 +21,9 @@ st.title("Retrospectives")
 notice = st.session_state.pop(NOTICE_KEY, None)
 if notice:
     st.success(escape(notice))
+error = st.session_state.pop(ERROR_KEY, None)
+if error:
+    st.error(escape(error))
 
 with read_session() as session:
     rows = retrospectives.list_retrospectives(session, actor=actor)
@@ -32,6 +36,7 @@ def open_retrospective(retro_id: int) -> None:
 
 
 def generate(retro_id: int, *, regenerate: bool) -> None:
+    """Generate, then rerun; the outcome is shown at the top of the next run."""
     bar = st.progress(0, text="Starting")
     try:
         with session_scope() as session:
@@ -43,15 +48,15 @@ def generate(retro_id: int, *, regenerate: bool) -> None:
                 progress=lambda percent, message: bar.progress(percent, text=message),
             )
     except DomainError as exc:
-        st.error(escape(str(exc)))
-        return
-    if result.error:
-        st.error("Generation failed: " + escape(result.error))
-        return
-    st.session_state[NOTICE_KEY] = (
-        f"Retrospective #{retro_id} generated: {result.problems} insights, "
-        f"{result.not_enough_data} without enough data."
-    )
+        st.session_state[ERROR_KEY] = str(exc)
+    else:
+        if result.error:
+            st.session_state[ERROR_KEY] = f"Generation failed: {result.error}"
+        else:
+            st.session_state[NOTICE_KEY] = (
+                f"Retrospective #{retro_id} generated: {result.problems} insights, "
+                f"{result.not_enough_data} without enough data."
+            )
     st.rerun()
 
 

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
+from core import rules as engine
 from core.models import Campaign, Insight, Retrospective, Role
 from core.services import retrospectives
 from core.services import rules as rule_service
@@ -117,6 +118,34 @@ def test_creating_without_generating_leaves_it_pending(
     at.button(key="retro_generate").click().run()
     assert not at.exception
     assert stored_status(session, campaign) == ["draft"]
+
+
+def test_failed_generation_is_shown_after_the_rerun(
+    session: Session, analyst: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign = campaign_with_kpis(session, analyst, "Broken")
+    monkeypatch.setattr(engine, "evaluate", lambda *args, **kwargs: 1 / 0)
+    at = open_page(LIST_PAGE, analyst)
+
+    at.button(key="retro_create").click().run()
+
+    assert not at.exception
+    assert stored_status(session, campaign) == ["failed"]
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("Generation failed\\: ZeroDivisionError") for e in errors)
+
+
+def test_campaign_without_kpis_is_refused_on_the_page(
+    session: Session, analyst: Actor
+) -> None:
+    campaign = make_campaign(session, analyst, name="Empty")
+    at = open_page(LIST_PAGE, analyst)
+
+    at.selectbox(key="retro_new_pick").set_value(campaign.id)
+    at.button(key="retro_create").click().run()
+
+    assert "no KPI data" in at.error[0].value
+    assert stored_status(session, campaign) == []
 
 
 def test_viewer_sees_own_retrospectives_and_cannot_create(
