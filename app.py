@@ -10,7 +10,6 @@ import streamlit as st
 from core.config import ConfigError, get_settings
 from core.db import session_scope, upgrade_schema
 from core.models import Role
-from core.services import rules
 from core.services.permissions import Actor
 from ui import auth
 from ui.session import set_current_actor
@@ -44,12 +43,24 @@ PAGES: tuple[PageSpec, ...] = (
 )
 
 
+def _page(spec: PageSpec) -> st.Page:
+    return st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
+
+
 def pages_for(role: Role) -> list[st.Page]:
-    return [
-        st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
-        for spec in PAGES
-        if role in spec.roles
-    ]
+    return [_page(spec) for spec in PAGES if role in spec.roles]
+
+
+def claim_navigation() -> None:
+    """Declare the pages, hidden, while nobody is logged in; nothing is run.
+
+    Until a process first calls st.navigation, Streamlit treats pages/ as an
+    old-style page folder: it lists every page in the sidebar and runs a
+    requested page without this router. Declaring them hidden on the login
+    screen switches that off at once, and a reloaded page URL is recognised
+    (no "page not found") so it can be restored after login.
+    """
+    st.navigation([_page(spec) for spec in PAGES], position="hidden")
 
 
 def remember_first_url() -> None:
@@ -76,8 +87,21 @@ def sidebar(actor: Actor, area: st.delta_generator.DeltaGenerator) -> None:
 
 @st.cache_resource(show_spinner="Preparing the database…")
 def prepare_database() -> bool:
-    """Once per server process: bring the schema up to date, seed built-in rules."""
+    """Once per server process: bring the schema up to date."""
     upgrade_schema()
+    return True
+
+
+@st.cache_resource(show_spinner=False)
+def prepare_rules() -> bool:
+    """Once per server process, after the first login: add missing built-in rules.
+
+    Not before the login form: importing the rule engine (pandas, numpy) makes
+    that first run long, and the login cookie component's rerun then wipes a
+    login typed meanwhile.
+    """
+    from core.services import rules
+
     with session_scope() as session:
         rules.ensure_builtin_rules(session)
     return True
@@ -105,8 +129,10 @@ def main() -> None:
         actor = auth.checked_actor(authenticator)
     set_current_actor(actor)
     if actor is None:
+        claim_navigation()
         st.stop()
 
+    prepare_rules()
     sidebar(actor, who)
     pages = pages_for(actor.role)
     current = st.navigation(pages)

@@ -284,9 +284,8 @@ def with_overall(sums: pd.DataFrame, keys: Sequence[str] = ()) -> pd.DataFrame:
 def with_week(kpis: pd.DataFrame) -> pd.DataFrame:
     """The frame with a `week` column: the Monday that starts each row's ISO week."""
     days = pd.to_datetime(kpis["day"])
-    return kpis.assign(
-        week=(days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.date
-    )
+    monday = days - pd.to_timedelta(days.dt.day_of_week, unit="D")
+    return kpis.assign(week=monday.dt.date)
 
 
 # -- SQL ----------------------------------------------------------------------

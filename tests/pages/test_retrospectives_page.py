@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -15,16 +14,15 @@ from core.services import retrospectives
 from core.services import rules as rule_service
 from core.services.permissions import Actor
 from tests.factories import add_kpis, make_campaign, make_user
+from tests.pages.conftest import page_as
 
-ROOT = Path(__file__).resolve().parents[2]
-LIST_PAGE = str(ROOT / "pages" / "retrospectives.py")
-VIEW_PAGE = str(ROOT / "pages" / "retrospective.py")
+LIST_PAGE = "pages/retrospectives.py"
+VIEW_PAGE = "pages/retrospective.py"
 START = date(2026, 11, 1)
 
 
 def open_page(path: str, actor: Actor, retro_id: int | None = None) -> AppTest:
-    at = AppTest.from_file(path, default_timeout=30)
-    at.session_state["actor"] = actor
+    at = page_as(path, actor)
     if retro_id is not None:
         at.query_params["id"] = str(retro_id)
     return at.run()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -14,15 +13,14 @@ from core.services import retrospectives
 from core.services import rules as rule_service
 from core.services.permissions import Actor
 from tests.factories import add_kpis, make_campaign, make_user
+from tests.pages.conftest import page_as
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "rules.py")
+PAGE = "pages/rules.py"
 START = date(2026, 11, 1)
 
 
 def open_page(actor: Actor) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=30)
-    at.session_state["actor"] = actor
-    return at.run()
+    return page_as(PAGE, actor).run()
 
 
 @pytest.fixture
