@@ -51,18 +51,6 @@ def pages_for(role: Role) -> list[st.Page]:
     return [_page(spec) for spec in PAGES if role in spec.roles]
 
 
-def claim_navigation() -> None:
-    """Declare the pages, hidden, while nobody is logged in; nothing is run.
-
-    Until a process first calls st.navigation, Streamlit treats pages/ as an
-    old-style page folder: it lists every page in the sidebar and runs a
-    requested page without this router. Declaring them hidden on the login
-    screen switches that off at once, and a reloaded page URL is recognised
-    (no "page not found") so it can be restored after login.
-    """
-    st.navigation([_page(spec) for spec in PAGES], position="hidden")
-
-
 def remember_first_url() -> None:
     # A reload lands on the default page when the cookie component's rerun cuts
     # the first run short; the page the tab asked for is restored after login.
@@ -129,13 +117,14 @@ def main() -> None:
         actor = auth.checked_actor(authenticator)
     set_current_actor(actor)
     if actor is None:
-        claim_navigation()
         st.stop()
 
     prepare_rules()
     sidebar(actor, who)
     pages = pages_for(actor.role)
-    current = st.navigation(pages)
+    # On top: .streamlit/config.toml hides sidebar navigation, so that a fresh
+    # server never lists the pages/ folder on the login screen.
+    current = st.navigation(pages, position="top")
     restore_first_url(pages, current)
     current.run()
 
