@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 import streamlit as st
 
 from core.config import ConfigError, get_settings
-from core.db import upgrade_schema
+from core.db import session_scope, upgrade_schema
 from core.models import Role
 from core.services.permissions import Actor
 from ui import auth
@@ -33,6 +33,11 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/overview.py", "Overview", ":material/dashboard:", EVERYONE, True),
     PageSpec("pages/campaign.py", "Campaign", ":material/monitoring:", EVERYONE),
+    PageSpec(
+        "pages/retrospectives.py", "Retrospectives", ":material/fact_check:", EVERYONE
+    ),
+    PageSpec("pages/retrospective.py", "Retrospective", ":material/article:", EVERYONE),
+    PageSpec("pages/rules.py", "Rules", ":material/rule:", EVERYONE),
     PageSpec("pages/import.py", "Import", ":material/upload_file:", STAFF),
     PageSpec("pages/users.py", "Users", ":material/group:", ADMINS),
     PageSpec("pages/audit.py", "Audit log", ":material/policy:", ADMINS),
@@ -76,6 +81,21 @@ def prepare_database() -> bool:
     return True
 
 
+@st.cache_resource(show_spinner=False)
+def prepare_rules() -> bool:
+    """Once per server process, after the first login: add missing built-in rules.
+
+    Not before the login form: importing the rule engine (pandas, numpy) makes
+    that first run long, and the login cookie component's rerun then wipes a
+    login typed meanwhile.
+    """
+    from core.services import rules
+
+    with session_scope() as session:
+        rules.ensure_builtin_rules(session)
+    return True
+
+
 def main() -> None:
     st.set_page_config(page_title="Retrospective Engine", page_icon="📊", layout="wide")
     try:
@@ -100,6 +120,7 @@ def main() -> None:
     if actor is None:
         st.stop()
 
+    prepare_rules()
     sidebar(actor, who)
     pages = pages_for(actor.role)
     # On top: .streamlit/config.toml hides sidebar navigation, so that a fresh

@@ -19,9 +19,10 @@ from sqlmodel import Session
 from core import importers
 from core.config import ConfigError
 from core.db import read_session, session_scope, upgrade_schema
-from core.errors import DomainError, ValidationFailed
+from core.errors import DomainError, NotFound, ValidationFailed
 from core.models import Role
-from core.services import audit, campaigns, demo, imports, users
+from core.services import audit, campaigns, demo, imports, retrospectives, users
+from core.services import rules as rule_service
 from core.services.permissions import Actor
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,11 @@ def _print_json(value: Any) -> None:
 
 def cmd_init_db(args: argparse.Namespace) -> int:
     upgrade_schema()
+    with session_scope() as session:
+        added = rule_service.ensure_builtin_rules(session)
     print("Database schema is up to date.")
+    if added:
+        print(f"Added {len(added)} built-in rules.")
     if not args.demo:
         return EXIT_OK
     with session_scope() as session:
@@ -158,6 +163,76 @@ def cmd_list_campaigns(args: argparse.Namespace) -> int:
             f"{rec['id']:>5}  {rec['status']:<10} {rec['start']} - {rec['end']}  "
             f"{rec['name']}"
         )
+    return EXIT_OK
+
+
+def _campaign_id(session: Session, actor: Actor, ref: str) -> int:
+    """A campaign named by id or by its exact name, among those the actor sees."""
+    if ref.strip().isdigit():
+        return int(ref)
+    frame = campaigns.list_campaigns(session, actor=actor)
+    matches = [int(i) for i in frame.loc[frame["name"] == ref.strip(), "id"]]
+    if not matches:
+        raise NotFound(f"No campaign named {ref!r} that you can see.")
+    if len(matches) > 1:
+        ids = ", ".join(str(i) for i in matches)
+        raise ValidationFailed(
+            f"{len(matches)} campaigns are named {ref!r}: ids {ids}."
+        )
+    return matches[0]
+
+
+def cmd_create_retrospective(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        actor = _actor(session, args)
+        row = retrospectives.create_retrospective(
+            session,
+            actor=actor,
+            campaign_id=_campaign_id(session, actor, args.campaign),
+        )
+    print(row.id)
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        actor = _actor(session, args)
+        result = retrospectives.generate_insights(
+            session,
+            actor=actor,
+            retrospective_id=args.retrospective,
+            regenerate=args.regenerate,
+        )
+    if result.error:
+        print(
+            f"error: generating retrospective {result.retrospective_id} failed: "
+            f"{result.error}",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    print(
+        f"Retrospective {result.retrospective_id} is {result.status}: "
+        f"{result.problems} insights, {result.not_enough_data} without enough data, "
+        f"{result.manual_kept} manual kept."
+    )
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with read_session() as session:
+        actor = _actor(session, args)
+        detail = retrospectives.get_retrospective(
+            session, actor=actor, retrospective_id=args.retrospective
+        )
+    data = retrospectives.detail_as_dict(detail)
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    print(f"#{data['id']} {data['campaign']['name']} ({data['status']})")
+    print(f"period {data['period']['start']} - {data['period']['end']}")
+    for insight in data["insights"]:
+        mark = " (dismissed)" if insight["dismissed"] else ""
+        print(f"  [{insight['severity']:<8}] {insight['title']}{mark}")
     return EXIT_OK
 
 
@@ -346,6 +421,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summaries as JSON")
     _add_as(p)
     p.set_defaults(func=cmd_import_kpis)
+
+    p = commands.add_parser(
+        "create-retrospective", help="open the retrospective of a campaign"
+    )
+    p.add_argument("campaign", metavar="CAMPAIGN", help="campaign id or exact name")
+    _add_as(p)
+    p.set_defaults(func=cmd_create_retrospective)
+
+    p = commands.add_parser("generate", help="generate a retrospective's insights")
+    p.add_argument("retrospective", metavar="RETRO", type=int, help="retrospective id")
+    p.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="replace the rule insights (manual insights and dismissals are kept)",
+    )
+    _add_as(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = commands.add_parser("show", help="a retrospective with KPIs and insights")
+    p.add_argument("retrospective", metavar="RETRO", type=int, help="retrospective id")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_as(p)
+    p.set_defaults(func=cmd_show)
 
     p = commands.add_parser("audit", help="the audit log (admin only)")
     p.add_argument("--json", action="store_true", help="print a JSON list")

@@ -11,7 +11,7 @@ from tests.factories import make_user
 from tests.pages.conftest import errors, logged_in, page_as, page_titles, titles
 
 # The menu each role gets, in order. Extend it when a page is added to app.py.
-EVERYONE = ["Overview", "Campaign"]
+EVERYONE = ["Overview", "Campaign", "Retrospectives", "Retrospective", "Rules"]
 MENU = {
     Role.VIEWER: EVERYONE,
     Role.ANALYST: [*EVERYONE, "Import"],

@@ -1,0 +1,116 @@
+"""Retrospective: KPIs per source and overall, insights by severity with evidence."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.db import read_session, session_scope
+from core.errors import DomainError
+from core.services import retrospectives
+from core.services.permissions import Action
+from ui.retro_view import kpi_table, render_insights
+from ui.session import current_actor
+from ui.text import escape, plain_heading
+
+NOTICE_KEY = "retrospective_notice"
+REGENERABLE = ("pending", "failed", "draft", "changes_requested")
+
+actor = current_actor()
+
+with read_session() as session:
+    rows = retrospectives.list_retrospectives(session, actor=actor)
+if not rows:
+    st.title("Retrospective")
+    st.info("There are no retrospectives you can see yet.")
+    st.stop()
+
+by_id = {r.id: r for r in rows}
+requested = st.query_params.get("id") or st.session_state.get("retrospective_id")
+try:
+    preselected = int(requested) if requested is not None else None
+except ValueError:
+    preselected = None
+ids = list(by_id)
+retro_id = st.selectbox(
+    "Retrospective",
+    ids,
+    index=ids.index(preselected) if preselected in by_id else 0,
+    format_func=lambda rid: f"#{rid} {by_id[rid].campaign} ({by_id[rid].status})",
+    key="retro_view_pick",
+)
+st.session_state["retrospective_id"] = retro_id
+st.query_params["id"] = str(retro_id)
+
+try:
+    with read_session() as session:
+        detail = retrospectives.get_retrospective(
+            session, actor=actor, retrospective_id=int(retro_id)
+        )
+except DomainError as exc:
+    st.error(escape(str(exc)))
+    st.stop()
+
+retro = detail.retro
+plain_heading(retro.campaign, level=1)
+st.caption(
+    f"Retrospective #{retro.id} · {retro.period_start} – {retro.period_end} · "
+    f"status {retro.status} · created by {escape(retro.created_by)}"
+)
+notice = st.session_state.pop(NOTICE_KEY, None)
+if notice:
+    st.success(escape(notice))
+if retro.status == "failed" and retro.error:
+    st.error("The last generation failed. " + escape(retro.error))
+
+
+def generate(*, regenerate: bool) -> None:
+    bar = st.progress(0, text="Starting")
+    try:
+        with session_scope() as session:
+            result = retrospectives.generate_insights(
+                session,
+                actor=actor,
+                retrospective_id=retro.id,
+                regenerate=regenerate,
+                expected_version=retro.version,
+                progress=lambda percent, message: bar.progress(percent, text=message),
+            )
+    except DomainError as exc:
+        st.error(escape(str(exc)))
+        return
+    if not result.error:
+        # A failure is shown from the retrospective's stored error after the rerun.
+        st.session_state[NOTICE_KEY] = (
+            f"{result.problems} insights, {result.not_enough_data} without enough "
+            f"data, {result.manual_kept} manual kept."
+        )
+    st.rerun()
+
+
+if actor.can(Action.CREATE) and retro.status in REGENERABLE:
+    if not detail.insights:
+        if st.button("Generate insights", type="primary", key="retro_view_generate"):
+            generate(regenerate=False)
+    else:
+        st.caption(
+            "Regenerating replaces the rule insights with a fresh evaluation; "
+            "manual insights and dismissals are kept."
+        )
+        if st.button("Regenerate insights", key="retro_view_regenerate"):
+            generate(regenerate=True)
+
+st.subheader("KPI summary", anchor=False)
+st.caption(
+    "Ratios of sums over the retrospective period. ROAS is revenue per unit of "
+    "spend (1.0 = spend earned back); ROI is profit per unit of spend (0% = "
+    "spend earned back)."
+)
+st.dataframe(
+    kpi_table(detail.kpis, retro.currency), hide_index=True, key="retro_view_kpis"
+)
+
+st.subheader("Insights", anchor=False)
+if not detail.insights:
+    st.info("No insights yet. Generate them to evaluate the rules.")
+else:
+    render_insights(detail.insights, retro.currency)
