@@ -44,12 +44,12 @@ PAGES: tuple[PageSpec, ...] = (
 )
 
 
+def _page(spec: PageSpec) -> st.Page:
+    return st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
+
+
 def pages_for(role: Role) -> list[st.Page]:
-    return [
-        st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default)
-        for spec in PAGES
-        if role in spec.roles
-    ]
+    return [_page(spec) for spec in PAGES if role in spec.roles]
 
 
 def remember_first_url() -> None:
@@ -109,7 +109,9 @@ def main() -> None:
 
     sidebar(actor, who)
     pages = pages_for(actor.role)
-    current = st.navigation(pages)
+    # On top: .streamlit/config.toml hides sidebar navigation, so that a fresh
+    # server never lists the pages/ folder on the login screen.
+    current = st.navigation(pages, position="top")
     restore_first_url(pages, current)
     current.run()
 

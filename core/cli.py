@@ -114,15 +114,19 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
+    removed, ids = 0, []
     with session_scope() as session:
         actor = _actor(session, args)
         if args.clear:
             removed = demo.clear_demo_data(session, actor=actor)
-            print(f"Removed {removed} demo campaigns.")
-        owner = demo.demo_owner_id(session, args.user)
-        ids = demo.seed_campaigns(
-            session, actor=actor, count=args.count, owner_id=owner, seed=args.seed
-        )
+        if args.count:
+            owner = demo.demo_owner_id(session, args.user)
+            ids = demo.seed_campaigns(
+                session, actor=actor, count=args.count, owner_id=owner, seed=args.seed
+            )
+    # Reported only once committed: a refusal above rolls the removal back too.
+    if args.clear:
+        print(f"Removed {removed} demo campaigns.")
     print(f"Created {len(ids)} demo campaigns.")
     return EXIT_OK
 
@@ -260,6 +264,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m core.cli",
@@ -289,7 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_create_user)
 
     p = commands.add_parser("seed-demo", help="create demo campaigns (admin only)")
-    p.add_argument("--count", type=int, required=True, help="how many campaigns")
+    p.add_argument(
+        "--count",
+        type=_count,
+        required=True,
+        help="how many campaigns (0 with --clear only removes demo data)",
+    )
     p.add_argument("--user", help="owner of the campaigns (default: the demo viewer)")
     p.add_argument("--clear", action="store_true", help="remove demo data first")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")

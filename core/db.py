@@ -114,7 +114,9 @@ def read_session(engine: Engine | None = None) -> Iterator[Session]:
     try:
         yield session
     finally:
-        session.rollback()
+        # close() alone ends the transaction without writing anything; an
+        # explicit rollback() would also expire every object read here, so
+        # values read in the scope could not be used after it.
         session.close()
 
 

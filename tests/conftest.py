@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
@@ -75,6 +76,21 @@ def isolated_settings(
     yield
     get_settings.cache_clear()
     dispose_engines()
+
+
+# bcrypt's lowest cost: the services hash with the default cost (about 0.2 s a
+# hash), which would make every created user slow without testing anything more.
+FAST_BCRYPT_ROUNDS = 4
+
+
+@pytest.fixture(autouse=True)
+def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_gensalt = bcrypt.gensalt
+
+    def gensalt(rounds: int = FAST_BCRYPT_ROUNDS, prefix: bytes = b"2b") -> bytes:
+        return real_gensalt(FAST_BCRYPT_ROUNDS, prefix)
+
+    monkeypatch.setattr(bcrypt, "gensalt", gensalt)
 
 
 @pytest.fixture(scope="session")

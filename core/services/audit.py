@@ -28,17 +28,25 @@ def record(
     """Add one audit event to the session's transaction (written with the change)."""
     event = AuditEvent(
         user_id=actor.id if actor else None,
-        username=username
-        if username is not None
-        else (actor.username if actor else ""),
+        username=_fit(
+            username if username is not None else (actor.username if actor else ""),
+            "username",
+        ),
         action=action,
         target_type=target_type,
-        target_id=str(target_id),
+        target_id=_fit(str(target_id), "target_id"),
         before=before,
         after=after,
     )
     session.add(event)
     return event
+
+
+def _fit(text: str, column: str) -> str:
+    """Cut text to its column: what a user typed (a failed login's name) can be
+    longer, and PostgreSQL refuses an over-long value where SQLite keeps it."""
+    length = getattr(AuditEvent.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
+    return text[:length] if length else text
 
 
 @dataclass(frozen=True)

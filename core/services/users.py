@@ -23,6 +23,7 @@ USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Ceiling for the growing lock-out, so a forgotten password is never a life sentence.
 MAX_LOCKOUT = timedelta(hours=24)
+THROTTLE_KEY_LENGTH = 254
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ def password_matches(password: str, password_hash: str) -> bool:
 
 def _normalise_username(username: str) -> str:
     return username.strip().lower()
+
+
+def _throttle_key(username: str) -> str:
+    # The lock-out is kept for whatever was typed, cut to the column's width;
+    # every lookup uses the same cut, or a long name would never be locked.
+    return _normalise_username(username)[:THROTTLE_KEY_LENGTH]
 
 
 def _validate_profile(*, username: str, name: str, email: str, role: str) -> None:
@@ -277,7 +284,7 @@ def credentials(session: Session) -> dict[str, Any]:
 
 def lockout_remaining(session: Session, username: str) -> timedelta | None:
     """How long the name stays locked out, or None when it may try now."""
-    throttle = session.get(LoginThrottle, _normalise_username(username))
+    throttle = session.get(LoginThrottle, _throttle_key(username))
     if throttle is None or throttle.locked_until is None:
         return None
     remaining = throttle.locked_until - utcnow()
@@ -290,13 +297,15 @@ def lockout_for(failures: int) -> timedelta | None:
     over = failures - settings.login_max_failures
     if over < 0:
         return None
-    lock: timedelta = timedelta(minutes=settings.login_lockout_minutes) * (2**over)
-    return min(lock, MAX_LOCKOUT)
+    # Doubled in float seconds and capped before a timedelta is made: a
+    # timedelta of 2**over minutes overflows after a few dozen failures.
+    seconds = settings.login_lockout_minutes * 60 * 2.0 ** min(over, 64)
+    return timedelta(seconds=min(seconds, MAX_LOCKOUT.total_seconds()))
 
 
 def record_failed_login(session: Session, *, username: str) -> timedelta | None:
     """Count a failed login for the typed name (known or not); return any lock-out."""
-    name = _normalise_username(username)[:254]
+    name = _throttle_key(username)
     throttle = session.get(LoginThrottle, name) or LoginThrottle(username=name)
     throttle.failures += 1
     now = utcnow()
@@ -318,7 +327,7 @@ def record_failed_login(session: Session, *, username: str) -> timedelta | None:
 
 def record_successful_login(session: Session, *, username: str) -> None:
     name = _normalise_username(username)
-    throttle = session.get(LoginThrottle, name)
+    throttle = session.get(LoginThrottle, _throttle_key(name))
     if throttle is not None:
         session.delete(throttle)
     user = session.exec(select(User).where(User.username == name)).first()
