@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from core.models import Role
 from tests.factories import make_user
 from tests.pages.conftest import errors, logged_in, page_as, page_titles, titles
+from ui.text import escape
 
 # The menu each role gets, in order. Extend it when a page is added to app.py.
 EVERYONE = ["Overview", "Campaign", "Retrospectives", "Retrospective"]
@@ -70,8 +71,7 @@ def test_approval_queue_is_refused_in_core_for_non_approvers(
 
     at = page_as("pages/approvals.py", actor).run()
 
-    assert errors(at) == [
-        f"Sam Patel ({role.value}) may not approve or request changes."
-    ]
+    refusal = f"Sam Patel ({role.value}) may not approve or request changes."
+    assert errors(at) == [escape(refusal)]
     assert not at.dataframe
     assert not at.exception
