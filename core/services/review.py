@@ -403,20 +403,28 @@ def _decide(
     retro = _retro(session, actor, retrospective_id)
     retrospectives.check_version(retro, expected_version)
     if retro.status in (S.APPROVED, S.CHANGES_REQUESTED) and expected_version is None:
-        # Read after another approver's decision was committed.
-        context = retrospectives.state_context(session, retro)
-        decided = "approved" if retro.status == S.APPROVED else "sent it back"
-        who = context.approved_by if retro.status == S.APPROVED else None
-        raise InvalidTransition(
-            f"Someone else{f' ({who})' if who else ''} {decided} this retrospective "
-            "first; reload to see their decision."
-        )
+        # Read after another decision was committed: say so, not just "not allowed".
+        raise InvalidTransition(_decided_already(session, retro, actor))
     if retro.status == S.IN_REVIEW and retro.submitted_by_id == actor.id:
         raise PermissionDenied(
             f"{actor.name} submitted retrospective #{retro.id}; another approver "
             "must approve it or request changes (four eyes)."
         )
     return retro
+
+
+def _decided_already(session: Session, retro: Retrospective, actor: Actor) -> str:
+    decider = session.get(User, retro.decided_by_id) if retro.decided_by_id else None
+    when = f" on {retro.decided_at:%d %b %H:%M} UTC" if retro.decided_at else ""
+    what = (
+        "approved this retrospective"
+        if retro.status == S.APPROVED
+        else "requested changes on this retrospective"
+    )
+    if decider is not None and decider.id == actor.id:
+        return f"You {what} already{when}."
+    who = f" ({decider.name})" if decider is not None else ""
+    return f"Someone else{who} {what} first{when}; reload to see their decision."
 
 
 def approve(
