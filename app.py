@@ -18,6 +18,7 @@ from ui.text import escape
 EVERYONE = frozenset(Role)
 STAFF = frozenset({Role.ANALYST, Role.ADMIN})
 ADMINS = frozenset({Role.ADMIN})
+APPROVERS = frozenset({Role.APPROVER, Role.ADMIN})
 FIRST_URL_KEY = "first_url_path"
 
 
@@ -37,6 +38,7 @@ PAGES: tuple[PageSpec, ...] = (
         "pages/retrospectives.py", "Retrospectives", ":material/fact_check:", EVERYONE
     ),
     PageSpec("pages/retrospective.py", "Retrospective", ":material/article:", EVERYONE),
+    PageSpec("pages/approvals.py", "Approvals", ":material/approval:", APPROVERS),
     PageSpec("pages/rules.py", "Rules", ":material/rule:", EVERYONE),
     PageSpec("pages/import.py", "Import", ":material/upload_file:", STAFF),
     PageSpec("pages/users.py", "Users", ":material/group:", ADMINS),

@@ -21,7 +21,15 @@ from core.config import ConfigError
 from core.db import read_session, session_scope, upgrade_schema
 from core.errors import DomainError, NotFound, ValidationFailed
 from core.models import Role
-from core.services import audit, campaigns, demo, imports, retrospectives, users
+from core.services import (
+    audit,
+    campaigns,
+    demo,
+    imports,
+    retrospectives,
+    review,
+    users,
+)
 from core.services import rules as rule_service
 from core.services.permissions import Actor
 
@@ -236,6 +244,55 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        row = review.submit(
+            session,
+            actor=_actor(session, args),
+            retrospective_id=args.retrospective,
+            summary=args.summary,
+            no_findings_note=args.no_findings,
+        )
+    print(f"Retrospective {row.id} submitted for approval.")
+    return EXIT_OK
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        row = review.approve(
+            session,
+            actor=_actor(session, args),
+            retrospective_id=args.retrospective,
+            comment=args.comment or "",
+        )
+    print(f"Retrospective {row.id} approved.")
+    return EXIT_OK
+
+
+def cmd_request_changes(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        row = review.request_changes(
+            session,
+            actor=_actor(session, args),
+            retrospective_id=args.retrospective,
+            comment=args.comment,
+        )
+    print(f"Retrospective {row.id} sent back to the analyst.")
+    return EXIT_OK
+
+
+def cmd_reopen(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        row = review.reopen(
+            session,
+            actor=_actor(session, args),
+            retrospective_id=args.retrospective,
+            reason=args.reason,
+        )
+    print(f"Retrospective {row.id} reopened; it is a draft again.")
+    return EXIT_OK
+
+
 def _number(value: Any) -> float | None:
     try:
         number = float(value)
@@ -444,6 +501,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_as(p)
     p.set_defaults(func=cmd_show)
+
+    p = commands.add_parser("submit", help="submit a retrospective for approval")
+    p.add_argument("retrospective", metavar="RETRO", type=int, help="retrospective id")
+    p.add_argument("--summary", required=True, help="the analyst's summary")
+    p.add_argument(
+        "--no-findings",
+        metavar="NOTE",
+        help="why there is nothing to report, when no finding is left open",
+    )
+    _add_as(p)
+    p.set_defaults(func=cmd_submit)
+
+    p = commands.add_parser("approve", help="approve a submitted retrospective")
+    p.add_argument("retrospective", metavar="RETRO", type=int, help="retrospective id")
+    p.add_argument("--comment", help="an optional note with the approval")
+    _add_as(p)
+    p.set_defaults(func=cmd_approve)
+
+    p = commands.add_parser(
+        "request-changes", help="send a submitted retrospective back with a comment"
+    )
+    p.add_argument("retrospective", metavar="RETRO", type=int, help="retrospective id")
+    p.add_argument("--comment", required=True, help="what the analyst should change")
+    _add_as(p)
+    p.set_defaults(func=cmd_request_changes)
+
+    p = commands.add_parser(
+        "reopen", help="return an approved retrospective to draft (admin only)"
+    )
+    p.add_argument("retrospective", metavar="RETRO", type=int, help="retrospective id")
+    p.add_argument("--reason", required=True, help="why it is reopened (audited)")
+    _add_as(p)
+    p.set_defaults(func=cmd_reopen)
 
     p = commands.add_parser("audit", help="the audit log (admin only)")
     p.add_argument("--json", action="store_true", help="print a JSON list")

@@ -1,4 +1,8 @@
-"""Retrospective: KPIs per source and overall, insights by severity with evidence."""
+"""Retrospective: KPIs per source and overall, insights by severity with evidence.
+
+On a draft, analysts edit insights in place, add their own, write the summary
+and submit it; an approved one is read from the snapshot frozen at approval.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ from core.db import read_session, session_scope
 from core.errors import DomainError
 from core.services import retrospectives
 from core.services.permissions import Action
+from ui import review as controls
 from ui.retro_view import kpi_table, render_insights
 from ui.session import current_actor
 from ui.text import escape, plain_heading
 
 NOTICE_KEY = "retrospective_notice"
 REGENERABLE = ("pending", "failed", "draft", "changes_requested")
+EDITABLE = ("draft", "changes_requested")
 
 actor = current_actor()
 
@@ -50,7 +56,7 @@ except DomainError as exc:
     st.error(escape(str(exc)))
     st.stop()
 
-retro = detail.retro
+retro = controls.as_shown(detail.retro)
 plain_heading(retro.campaign, level=1)
 st.caption(
     f"Retrospective #{retro.id} · {retro.period_start} – {retro.period_end} · "
@@ -59,6 +65,11 @@ st.caption(
 notice = st.session_state.pop(NOTICE_KEY, None)
 if notice:
     st.success(escape(notice))
+controls.show_outcome()
+controls.decision_banner(retro)
+if retro.status == "in_review":
+    who = f" by {retro.submitted_by}" if retro.submitted_by else ""
+    st.info(escape(f"Submitted for approval{who}; waiting for an approver."))
 if retro.status == "failed" and retro.error:
     st.error("The last generation failed. " + escape(retro.error))
 
@@ -87,6 +98,8 @@ def generate(*, regenerate: bool) -> None:
     st.rerun()
 
 
+editing = actor.can(Action.EDIT) and retro.status in EDITABLE and bool(detail.insights)
+
 if actor.can(Action.CREATE) and retro.status in REGENERABLE:
     if not detail.insights:
         if st.button("Generate insights", type="primary", key="retro_view_generate"):
@@ -109,8 +122,24 @@ st.dataframe(
     kpi_table(detail.kpis, retro.currency), hide_index=True, key="retro_view_kpis"
 )
 
+if editing:
+    st.subheader("Analyst's summary", anchor=False)
+    controls.summary_form(actor, retro)
+else:
+    controls.show_summary(retro)
+
 st.subheader("Insights", anchor=False)
 if not detail.insights:
     st.info("No insights yet. Generate them to evaluate the rules.")
 else:
-    render_insights(detail.insights, retro.currency)
+    render_insights(
+        detail.insights,
+        retro.currency,
+        controls.insight_controls(actor, retro) if editing else None,
+    )
+if editing:
+    controls.add_insight_form(actor, retro)
+    if actor.can(Action.SUBMIT) and retro.status == "draft":
+        controls.submit_button(actor, retro)
+if retro.status == "approved" and actor.can(Action.REOPEN):
+    controls.reopen_form(actor, retro)

@@ -6,7 +6,7 @@ functions draw it. Text people typed is never rendered as HTML or live markdown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -98,7 +98,24 @@ def group_insights(
     return {s: items for s, items in groups.items() if items}, thin
 
 
-def render_insight(insight: InsightRow, currency: str) -> None:
+# Draws controls for one insight (edit, dismiss) inside its box; None for none.
+InsightControls = Callable[[InsightRow], None]
+
+
+def edited_line(insight: InsightRow) -> str | None:
+    """Who changed the insight last and when; a rule insight says it was edited."""
+    if insight.edited_at is None:
+        return None
+    who = f" by {insight.edited_by}" if insight.edited_by else ""
+    when = f"{insight.edited_at:%Y-%m-%d %H:%M} UTC"
+    if insight.origin == "manual":
+        return f"Added or last changed{who} on {when}."
+    return f"Rule insight, edited{who} on {when}."
+
+
+def render_insight(
+    insight: InsightRow, currency: str, controls: InsightControls | None = None
+) -> None:
     with st.container(border=True, key=f"insight_{insight.id}"):
         title = escape(insight.title)
         if insight.dismissed:
@@ -110,9 +127,18 @@ def render_insight(insight: InsightRow, currency: str) -> None:
         st.caption(escape(evidence_line(insight, currency)))
         if insight.actions:
             st.markdown("\n".join(f"- {escape(action)}" for action in insight.actions))
+        edited = edited_line(insight)
+        if edited:
+            st.caption(":material/edit: " + escape(edited))
+        if controls is not None:
+            controls(insight)
 
 
-def render_insights(insights: Sequence[InsightRow], currency: str) -> None:
+def render_insights(
+    insights: Sequence[InsightRow],
+    currency: str,
+    controls: InsightControls | None = None,
+) -> None:
     """Problems grouped by severity; "not enough data" folded away and muted."""
     groups, thin = group_insights(insights)
     if not groups:
@@ -121,7 +147,7 @@ def render_insights(insights: Sequence[InsightRow], currency: str) -> None:
         icon = SEVERITY_ICONS.get(severity, "")
         st.subheader(f"{icon} {severity.title()} ({len(items)})", anchor=False)
         for insight in items:
-            render_insight(insight, currency)
+            render_insight(insight, currency, controls)
     if thin:
         with st.expander(f"Not enough data ({len(thin)})", expanded=False):
             st.caption(

@@ -6,9 +6,11 @@ of `core.workflow` for the next status; the review workflow uses it too.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -64,6 +66,16 @@ class RetroRow:
     problems: int = 0
     not_enough_data: int = 0
     top_severity: str | None = None
+    summary: str = ""
+    no_findings_note: str = ""
+    submitted_by: str | None = None
+    submitted_by_id: int | None = None
+    submitted_at: datetime | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class InsightRow:
     dismissed: bool
     dismissed_reason: str
     edited_at: datetime | None
+    edited_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,8 @@ class RetroDetail:
     # One row per source plus the whole campaign (source missing); facts and metrics.
     kpis: pd.DataFrame
     insights: tuple[InsightRow, ...]
+    # True when read from the snapshot frozen at approval, not from live data.
+    frozen: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,17 @@ def state_context(session: Session, retro: Retrospective) -> StateContext:
     )
 
 
+STALE_MESSAGE = (
+    "Someone else changed this retrospective first; reload to see their change."
+)
+
+
+def check_version(retro: Retrospective, expected_version: int | None) -> None:
+    """StaleVersion unless the retrospective is still at the version shown."""
+    if expected_version is not None and retro.version != expected_version:
+        raise StaleVersion(STALE_MESSAGE)
+
+
 def change_status(
     session: Session,
     *,
@@ -135,46 +161,64 @@ def change_status(
     step: Step,
     actor: Actor | None,
     error: str | None = None,
-) -> None:
+    expected_version: int | None = None,
+    fields: Mapping[str, Any] | None = None,
+    audit_action: str | None = "retrospective.status",
+    details: Mapping[str, Any] | None = None,
+) -> RetroStatus:
     """Take one workflow step: check it, write the new status, audit it.
 
-    The UPDATE only matches the version this transaction read, so of two people
-    acting at once exactly one succeeds; the other gets StaleVersion.
+    `expected_version` is the version the user saw (None: the one just read).
+    The UPDATE only matches that version, so of two people acting at once
+    exactly one succeeds; the other gets StaleVersion. `fields` are written in
+    the same UPDATE; `details` go into the audit event's after values.
     """
+    check_version(retro, expected_version)
     to = next_status(retro.status, step, state_context(session, retro))
     before = {"status": retro.status, "version": retro.version}
+    values: dict[str, Any] = {
+        "status": to.value,
+        "version": retro.version + 1,
+        "updated_at": utcnow(),
+        "error": error,
+        **(fields or {}),
+    }
     result = session.execute(
         update(Retrospective)
         .where(
             col(Retrospective.id) == retro.id,
             col(Retrospective.version) == retro.version,
         )
-        .values(
-            status=to.value, version=retro.version + 1, updated_at=utcnow(), error=error
-        ),
+        .values(**values),
         execution_options={"synchronize_session": False},
     )
     if getattr(result, "rowcount", 0) != 1:
-        raise StaleVersion(
-            f"Retrospective #{retro.id} was changed by someone else first; "
-            "reload it and try again."
-        )
+        raise StaleVersion(STALE_MESSAGE)
     session.refresh(retro)
-    audit.record(
-        session,
-        actor=actor,
-        action="retrospective.status",
-        target_type="retrospective",
-        target_id=retro.id,
-        before=before,
-        after={"status": to.value, "version": retro.version, "error": error},
-    )
+    if audit_action is not None:
+        audit.record(
+            session,
+            actor=actor,
+            action=audit_action,
+            target_type="retrospective",
+            target_id=retro.id,
+            before=before,
+            after={
+                "status": to.value,
+                "version": retro.version,
+                "error": error,
+                **(details or {}),
+            },
+        )
+    return to
 
 
 # -- reading ------------------------------------------------------------------
 
 
-def _visible_retro(session: Session, *, actor: Actor, retro_id: int) -> Retrospective:
+def visible_retrospective(
+    session: Session, *, actor: Actor, retro_id: int
+) -> Retrospective:
     retro = session.get(Retrospective, retro_id)
     if retro is None:
         raise NotFound(f"Retrospective {retro_id} does not exist.")
@@ -212,11 +256,27 @@ def _insight_counts(
     return counts
 
 
-def _rows(
+def _user_names(session: Session, user_ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = {i for i in user_ids if i is not None}
+    if not wanted:
+        return {}
+    query = select(User.id, User.name).where(col(User.id).in_(wanted))
+    return {int(uid): name for uid, name in session.execute(query).all()}
+
+
+def rows_of(
     session: Session, pairs: Iterable[tuple[Retrospective, Campaign, str | None]]
 ) -> list[RetroRow]:
     pairs = list(pairs)
     counts = _insight_counts(session, [int(r.id or 0) for r, _, _ in pairs])
+    names = _user_names(
+        session,
+        [
+            uid
+            for r, _, _ in pairs
+            for uid in (r.submitted_by_id, r.approved_by_id, r.decided_by_id)
+        ],
+    )
     out = []
     for retro, campaign, creator in pairs:
         assert retro.id is not None
@@ -238,6 +298,16 @@ def _rows(
                 problems=problems,
                 not_enough_data=thin,
                 top_severity=top,
+                summary=retro.summary,
+                no_findings_note=retro.no_findings_note,
+                submitted_by=names.get(retro.submitted_by_id or 0),
+                submitted_by_id=retro.submitted_by_id,
+                submitted_at=retro.submitted_at,
+                approved_by=names.get(retro.approved_by_id or 0),
+                approved_at=retro.approved_at,
+                decided_by=names.get(retro.decided_by_id or 0),
+                decided_at=retro.decided_at,
+                decision_comment=retro.decision_comment,
             )
         )
     return out
@@ -258,17 +328,19 @@ def list_retrospectives(
     wanted = list(statuses)
     if wanted:
         query = query.where(col(Retrospective.status).in_(wanted))
-    return _rows(session, [tuple(row) for row in session.execute(query).all()])
+    return rows_of(session, [tuple(row) for row in session.execute(query).all()])
 
 
-def _row_of(session: Session, retro: Retrospective) -> RetroRow:
+def row_of(session: Session, retro: Retrospective) -> RetroRow:
     campaign = session.get(Campaign, retro.campaign_id)
     assert campaign is not None
     creator = session.get(User, retro.created_by_id) if retro.created_by_id else None
-    return _rows(session, [(retro, campaign, creator.name if creator else None)])[0]
+    return rows_of(session, [(retro, campaign, creator.name if creator else None)])[0]
 
 
-def _insight_row(insight: Insight) -> InsightRow:
+def _insight_row(
+    insight: Insight, editors: Mapping[int, str] | None = None
+) -> InsightRow:
     assert insight.id is not None
     interval = None
     if insight.interval_low is not None and insight.interval_high is not None:
@@ -292,6 +364,7 @@ def _insight_row(insight: Insight) -> InsightRow:
         dismissed=insight.dismissed,
         dismissed_reason=insight.dismissed_reason,
         edited_at=insight.edited_at,
+        edited_by=(editors or {}).get(insight.edited_by_id or 0),
     )
 
 
@@ -330,22 +403,95 @@ def period_kpis(
 def get_retrospective(
     session: Session, *, actor: Actor, retrospective_id: int
 ) -> RetroDetail:
-    """One retrospective with KPIs per source and overall, and its insights."""
-    retro = _visible_retro(session, actor=actor, retro_id=retrospective_id)
-    kpis = period_kpis(
+    """One retrospective with KPIs per source and overall, and its insights.
+
+    Once approved it is read from the snapshot frozen at approval, so later
+    imports and rule changes do not change what it shows.
+    """
+    retro = visible_retrospective(session, actor=actor, retro_id=retrospective_id)
+    row = row_of(session, retro)
+    if retro.status == S.APPROVED and retro.snapshot:
+        return RetroDetail(
+            retro=row,
+            kpis=snapshot_kpis(retro.snapshot),
+            insights=snapshot_insights(retro.snapshot),
+            frozen=True,
+        )
+    return RetroDetail(
+        retro=row,
+        kpis=live_kpis(session, retro),
+        insights=tuple(live_insights(session, retro)),
+    )
+
+
+def live_kpis(session: Session, retro: Retrospective) -> pd.DataFrame:
+    return period_kpis(
         session,
         campaign_id=retro.campaign_id,
         start=retro.period_start,
         end=retro.period_end,
     )
+
+
+def live_insights(session: Session, retro: Retrospective) -> list[InsightRow]:
     insights = session.scalars(
         select(Insight).where(Insight.retrospective_id == retro.id)
     ).all()
-    return RetroDetail(
-        retro=_row_of(session, retro),
-        kpis=kpis,
-        insights=tuple(_insight_row(i) for i in _sorted_insights(insights)),
-    )
+    editors = _user_names(session, [i.edited_by_id for i in insights])
+    return [_insight_row(i, editors) for i in _sorted_insights(insights)]
+
+
+# -- snapshot -----------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready value: no NaN, dates as ISO text."""
+    number = metrics.as_number(value) if isinstance(value, float) else value
+    if isinstance(number, datetime | date):
+        return number.isoformat()
+    return number
+
+
+def make_snapshot(kpis: pd.DataFrame, insights: Iterable[InsightRow]) -> dict[str, Any]:
+    """What approval freezes: the KPI rows (per source and overall), the insights."""
+    kpi_rows = [
+        {key: _plain(value) for key, value in record.items()}
+        for record in kpis.to_dict("records")
+    ]
+    insight_rows = []
+    for insight in insights:
+        record = {key: _plain(value) for key, value in asdict(insight).items()}
+        record["actions"] = list(insight.actions)
+        record["interval"] = list(insight.interval) if insight.interval else None
+        insight_rows.append(record)
+    return {"kpis": kpi_rows, "insights": insight_rows}
+
+
+def snapshot_hash(snapshot: Mapping[str, Any] | None) -> str | None:
+    """SHA-256 of the snapshot's canonical JSON: names an approval in the history."""
+    if not snapshot:
+        return None
+    canonical = json.dumps(snapshot, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def snapshot_kpis(snapshot: Mapping[str, Any]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(snapshot.get("kpis") or []))
+    # JSON has no NaN: "no value" came back as None; numbers become floats again.
+    return frame.astype({c: "float64" for c in frame.columns if c != "source"})
+
+
+def snapshot_insights(snapshot: Mapping[str, Any]) -> tuple[InsightRow, ...]:
+    out = []
+    for record in snapshot.get("insights") or []:
+        values = dict(record)
+        values["actions"] = tuple(values.get("actions") or ())
+        interval = values.get("interval")
+        values["interval"] = tuple(interval) if interval else None
+        edited = values.get("edited_at")
+        values["edited_at"] = datetime.fromisoformat(edited) if edited else None
+        out.append(InsightRow(**values))
+    return tuple(out)
 
 
 # -- creating -----------------------------------------------------------------
@@ -415,7 +561,7 @@ def create_retrospective(
         after={"campaign_id": campaign_id, "period": [str(start), str(end)]},
     )
     logger.info("retrospective %s created for campaign %s", retro.id, campaign_id)
-    return _row_of(session, retro)
+    return row_of(session, retro)
 
 
 # -- generating ---------------------------------------------------------------
@@ -458,12 +604,8 @@ def generate_insights(
     returned in the result rather than raised, so the failure is recorded.
     """
     require(actor, Action.CREATE)
-    retro = _visible_retro(session, actor=actor, retro_id=retrospective_id)
-    if expected_version is not None and retro.version != expected_version:
-        raise StaleVersion(
-            f"Retrospective #{retro.id} was changed by someone else first; "
-            "reload it and try again."
-        )
+    retro = visible_retrospective(session, actor=actor, retro_id=retrospective_id)
+    check_version(retro, expected_version)
     _check_can_generate(session, retro, regenerate=regenerate)
     _report(progress, 5, "Summing KPIs")
     kpis = _period_sums(session, retro)
@@ -666,9 +808,23 @@ def detail_as_dict(detail: RetroDetail) -> dict[str, Any]:
         },
         "period": {"start": str(retro.period_start), "end": str(retro.period_end)},
         "error": retro.error,
+        "version": retro.version,
+        "frozen": detail.frozen,
+        "summary": retro.summary,
+        "no_findings_note": retro.no_findings_note,
+        "submitted": _decision(retro.submitted_by, retro.submitted_at),
+        "approved": _decision(retro.approved_by, retro.approved_at),
+        "decision": {
+            **_decision(retro.decided_by, retro.decided_at),
+            "comment": retro.decision_comment,
+        },
         "kpis": kpis_as_dict(detail.kpis),
         "insights": [_insight_as_dict(i) for i in detail.insights],
     }
+
+
+def _decision(by: str | None, at: datetime | None) -> dict[str, Any]:
+    return {"by": by, "at": at.isoformat() if at else None}
 
 
 def _insight_as_dict(insight: InsightRow) -> dict[str, Any]:
@@ -686,6 +842,9 @@ def _insight_as_dict(insight: InsightRow) -> dict[str, Any]:
         "sample_size": insight.sample_size,
         "origin": insight.origin,
         "dismissed": insight.dismissed,
+        "dismissed_reason": insight.dismissed_reason,
+        "edited_by": insight.edited_by,
+        "edited_at": insight.edited_at.isoformat() if insight.edited_at else None,
         "title": insight.title,
         "text": insight.text,
         "actions": list(insight.actions),

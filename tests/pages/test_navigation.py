@@ -9,14 +9,15 @@ from streamlit.testing.v1 import AppTest
 from core.models import Role
 from tests.factories import make_user
 from tests.pages.conftest import errors, logged_in, page_as, page_titles, titles
+from ui.text import escape
 
 # The menu each role gets, in order. Extend it when a page is added to app.py.
-EVERYONE = ["Overview", "Campaign", "Retrospectives", "Retrospective", "Rules"]
+EVERYONE = ["Overview", "Campaign", "Retrospectives", "Retrospective"]
 MENU = {
-    Role.VIEWER: EVERYONE,
-    Role.ANALYST: [*EVERYONE, "Import"],
-    Role.APPROVER: EVERYONE,
-    Role.ADMIN: [*EVERYONE, "Import", "Users", "Audit log"],
+    Role.VIEWER: [*EVERYONE, "Rules"],
+    Role.ANALYST: [*EVERYONE, "Rules", "Import"],
+    Role.APPROVER: [*EVERYONE, "Approvals", "Rules"],
+    Role.ADMIN: [*EVERYONE, "Approvals", "Rules", "Import", "Users", "Audit log"],
 }
 ADMIN_PAGES = {
     "pages/users.py": "may not manage rules, users and schedules.",
@@ -58,5 +59,19 @@ def test_admin_pages_refuse_other_roles_in_core_too(
     at = page_as(path, analyst).run()
 
     assert errors(at) == [f"Sam Patel (analyst) {refusal}"]
+    assert not at.dataframe
+    assert not at.exception
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.ANALYST])
+def test_approval_queue_is_refused_in_core_for_non_approvers(
+    page_session: Session, role: Role
+):
+    actor = make_user(page_session, role, name="Sam Patel")
+
+    at = page_as("pages/approvals.py", actor).run()
+
+    refusal = f"Sam Patel ({role.value}) may not approve or request changes."
+    assert errors(at) == [escape(refusal)]
     assert not at.dataframe
     assert not at.exception
