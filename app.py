@@ -56,18 +56,20 @@ def pages_for(role: Role) -> list[st.Page]:
 
 def remember_first_url() -> None:
     # A reload lands on the default page when the cookie component's rerun cuts
-    # the first run short; the page the tab asked for is restored after login.
+    # the first run short; the page the tab asked for, with its query (say, a
+    # retrospective's id), is restored after login.
     if FIRST_URL_KEY not in st.session_state:
-        st.session_state[FIRST_URL_KEY] = urlparse(st.context.url or "").path.strip("/")
+        path = urlparse(st.context.url or "").path.strip("/")
+        st.session_state[FIRST_URL_KEY] = (path, st.query_params.to_dict())
 
 
 def restore_first_url(pages: list[st.Page], current: st.Page) -> None:
-    wanted = st.session_state.pop(FIRST_URL_KEY, "")
+    wanted, query = st.session_state.pop(FIRST_URL_KEY, ("", {}))
     if not wanted or current.url_path == wanted.rsplit("/", 1)[-1]:
         return
     for page in pages:
         if page.url_path and wanted.endswith(page.url_path):
-            st.switch_page(page)
+            st.switch_page(page, query_params=query or None)
 
 
 def sidebar(actor: Actor, area: st.delta_generator.DeltaGenerator) -> None:
