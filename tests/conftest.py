@@ -99,7 +99,11 @@ def postgres_engine() -> Iterator[Engine]:
     if url is None:
         pytest.skip("PostgreSQL is not reachable (set RETRO_TEST_POSTGRES_URL)")
     engine = make_engine(url)
-    SQLModel.metadata.drop_all(engine)
+    # The whole schema, not just the known tables: a table left by another
+    # branch or an older run would otherwise block dropping the ones it refers to.
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
     SQLModel.metadata.create_all(engine)
     yield engine
     engine.dispose()
