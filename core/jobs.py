@@ -281,7 +281,8 @@ def enqueue(
     job.status = J.QUEUED.value
     job.progress, job.message, job.error = 0, "Waiting to start", None
     job.started_at = job.finished_at = job.result = None
-    job.params = dict(params or {})
+    # A retry without new params keeps the ones of the failed run.
+    job.params = dict(params) if params is not None else dict(job.params or {})
     job.requested_by_id = actor.id if actor else None
     session.add(job)
     session.flush()
@@ -315,6 +316,20 @@ def submit(
     if queued:
         dispatch(row.id)
     return row
+
+
+def retry(*, actor: Actor, job_id: int) -> JobRow:
+    """Queue a failed job again, with its target and params."""
+    with read_session() as session:
+        job = session.get(Job, job_id)
+        if job is None or not _may_see(actor, job):
+            raise NotFound(f"Job {job_id} does not exist.")
+        kind, target, status = job.kind, job.target, job.status
+    if status != J.FAILED:
+        raise ValidationFailed(
+            f"Job {job_id} is {status}; only a failed job is retried."
+        )
+    return submit(actor=actor, kind=kind, target=target)
 
 
 def report_progress(
