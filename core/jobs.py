@@ -786,7 +786,10 @@ def stop_scheduler(scheduler: BackgroundScheduler | None) -> None:
             _active = None
     if scheduler is not None and scheduler.running:
         scheduler.shutdown(wait=False)
-    logger.info("scheduler stopped")
+        logger.info("scheduler stopped")
+    with _board_lock:
+        # Handed over but never started: the rows stay queued for the next one.
+        _dispatched.clear()
 
 
 def active_scheduler() -> BackgroundScheduler | None:
