@@ -9,7 +9,7 @@ functions of plain rows, testable without Streamlit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -22,6 +22,8 @@ from ui.session import current_actor
 
 POLL_SECONDS = 1.0
 FOLLOWED_KEY = "followed_jobs"
+# How long after a job ended the page that started it tells its outcome.
+OUTCOME_SECONDS = 60
 STATUS_ICONS = {
     "queued": ":material/schedule:",
     "running": ":material/sync:",
@@ -44,8 +46,10 @@ def watch(job_id: int) -> None:
 def follow(job: JobRow | None, *, key: str) -> JobRow | None:
     """A live progress bar while the job is queued or running.
 
-    Returns the job once, on the first run after it ended, when this session
-    started or watched it: the page then tells the outcome.
+    Returns the job for a short while after it ended, when this session
+    started or watched it: the page then tells the outcome. A while rather
+    than one run, because another rerun (a second tab, the login cookie) can
+    come right after and the outcome must not flash by unseen.
     """
     if job is None:
         return None
@@ -55,10 +59,16 @@ def follow(job: JobRow | None, *, key: str) -> JobRow | None:
         with st.container(key=key):
             _poll(job.id)
         return None
-    if job.id in followed:
-        followed.discard(job.id)
+    if job.id in followed and just_ended(job):
         return job
     return None
+
+
+def just_ended(job: JobRow, now: datetime | None = None) -> bool:
+    if job.finished_at is None:
+        return False
+    now = now or datetime.now(UTC)
+    return now - job.finished_at <= timedelta(seconds=OUTCOME_SECONDS)
 
 
 @st.fragment(run_every=POLL_SECONDS)

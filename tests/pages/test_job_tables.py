@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from core.jobs import JobRow, ScheduleRow
-from ui.jobs import jobs_frame, progress_text, schedules_frame
+from ui.jobs import jobs_frame, just_ended, progress_text, schedules_frame
 
 START = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 JOB = JobRow(
@@ -71,3 +71,11 @@ def test_schedule_table_shows_pause_and_next_run():
 
     assert row["Schedule"] == "30 3 * * * (Europe/Berlin)"
     assert (row["State"], row["Next run"], row["Last run"]) == ("paused", "", "")
+
+
+def test_an_outcome_is_told_for_a_minute_after_the_job_ended():
+    ended = JobRow(**{**JOB.__dict__, "status": "succeeded", "finished_at": START})
+
+    assert just_ended(ended, START + timedelta(seconds=59))
+    assert not just_ended(ended, START + timedelta(seconds=61))
+    assert not just_ended(JOB, START)
