@@ -154,6 +154,8 @@ class JobKind:
     # The settings field with its crontab schedule; None: on request only.
     schedule_setting: str | None = None
     needs_target: bool = False
+    # For frequent schedules: a scheduled run with nothing to do leaves no row.
+    has_work: Callable[[], bool] | None = None
 
 
 KINDS: dict[str, JobKind] = {}
@@ -664,6 +666,10 @@ def missed_runs(settings: Settings, now: datetime | None = None) -> list[str]:
 
 def fire_periodic(kind: str) -> JobRow | None:
     """What the schedule runs: the kind's job, unless paused or already active."""
+    spec = job_kind(kind)
+    if spec.has_work is not None and not spec.has_work():
+        logger.debug("schedule %s has nothing to do", kind)
+        return None
     with session_scope() as session:
         if kind in paused_kinds(session):
             logger.info("schedule %s is paused; skipped", kind)
@@ -1020,6 +1026,12 @@ register(
         schedule_setting="schedule_cleanup",
     )
 )
+
+
+def _inbox_has_files() -> bool:
+    return bool(automation.inbox_files(get_settings().inbox_dir, now=time.time()))
+
+
 register(
     JobKind(
         "import-inbox",
@@ -1027,5 +1039,6 @@ register(
         _import_inbox,
         Action.ADMINISTER,
         schedule_setting="schedule_import_inbox",
+        has_work=_inbox_has_files,
     )
 )

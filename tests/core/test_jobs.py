@@ -379,6 +379,19 @@ def test_inbox_files_are_imported_and_moved_with_their_report(
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["notes.pdf"]
 
 
+def test_an_empty_inbox_leaves_no_job_row_every_few_minutes(
+    session: Session, admin: Actor
+):
+    assert jobs.fire_periodic("import-inbox") is None
+    assert session.exec(select(Job)).all() == []
+    session.commit()
+
+    row = jobs.run_job(jobs.run_now(actor=admin, kind="import-inbox").id)
+
+    assert row is not None
+    assert row.message == "0 inbox files imported, 0 failed."
+
+
 def test_paused_schedule_is_skipped_but_runs_now_when_asked(
     session: Session, admin: Actor
 ):
