@@ -60,6 +60,11 @@ INTERRUPTED = (
     "interrupted: the process running this job stopped before it finished; retry it."
 )
 
+# Progress of the jobs running in this process, see report_progress; the lock
+# also guards _dispatched.
+_board: dict[int, tuple[int, str]] = {}
+_board_lock = threading.Lock()
+
 
 # -- plain values -------------------------------------------------------------
 
@@ -353,11 +358,6 @@ def report_progress(
             .where(col(Job.id) == job_id, col(Job.status) == J.RUNNING.value)
             .values(progress=value[0], message=value[1])
         )
-
-
-# Progress of the jobs running in this process, see report_progress.
-_board: dict[int, tuple[int, str]] = {}
-_board_lock = threading.Lock()
 
 
 def _claim(job_id: int) -> JobContext | None:
