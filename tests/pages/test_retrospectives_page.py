@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
 from core import rules as engine
-from core.models import Campaign, Insight, Retrospective, Role
+from core.models import Campaign, Insight, Job, Retrospective, Role
 from core.services import retrospectives
 from core.services import rules as rule_service
 from core.services.permissions import Actor
@@ -284,3 +284,31 @@ def test_viewer_cannot_open_someone_elses_retrospective(
     assert at.selectbox(key="retro_view_pick").value == own
     assert not [m for m in at.markdown if "Other" in m.value]
     assert "# Mine" in [m.value for m in at.markdown]
+
+
+def test_view_offers_retry_after_a_job_that_could_not_run(
+    session: Session, analyst: Actor
+) -> None:
+    campaign = campaign_with_kpis(session, analyst, "W")
+    row = retrospectives.create_retrospective(
+        session, actor=analyst, campaign_id=campaign.id or 0
+    )
+    session.add(
+        Job(
+            kind="generate",
+            target=str(row.id),
+            status="failed",
+            error="The user who asked for this job is not active.",
+        )
+    )
+    session.commit()
+
+    at = open_page(VIEW_PAGE, analyst, row.id)
+
+    assert "Generation could not run" in at.error[0].value
+    at.button(key="retro_view_retry").click().run()
+    assert at.get("progress")
+    assert [j.attempts for j in run_queued_jobs()] == [1]
+    at.run()
+    assert stored_status(session, campaign) == ["draft"]
+    assert any("manual kept" in s.value for s in at.success)
