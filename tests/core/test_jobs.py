@@ -17,7 +17,7 @@ from core import rules as engine_rules
 from core.config import get_settings
 from core.db import read_session
 from core.errors import PermissionDenied, ValidationFailed
-from core.models import Campaign, Job, Retrospective, Role, utcnow
+from core.models import Campaign, Job, Retrospective, Role, User, utcnow
 from core.services import imports, retrospectives
 from core.services import rules as rule_service
 from core.services.permissions import Actor
@@ -218,7 +218,7 @@ def test_recovery_fails_a_row_left_running_and_the_retrospective_can_be_retried(
 def test_deactivated_requester_fails_the_job_readably(session: Session, analyst: Actor):
     retro_id = pending_retro(session, analyst)
     job = jobs.submit(actor=analyst, kind="generate", target=str(retro_id))
-    user = session.get(retrospectives.User, analyst.id)
+    user = session.get(User, analyst.id)
     assert user is not None
     user.active = False
     session.add(user)
