@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 
 import streamlit as st
 
+from core import jobs
 from core.config import ConfigError, get_settings
 from core.db import session_scope, upgrade_schema
 from core.models import Role
@@ -43,6 +44,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/import.py", "Import", ":material/upload_file:", STAFF),
     PageSpec("pages/users.py", "Users", ":material/group:", ADMINS),
     PageSpec("pages/audit.py", "Audit log", ":material/policy:", ADMINS),
+    PageSpec("pages/jobs.py", "Jobs", ":material/schedule:", ADMINS),
 )
 
 
@@ -85,6 +87,16 @@ def prepare_database() -> bool:
     return True
 
 
+@st.cache_resource(show_spinner=False, on_release=jobs.stop_scheduler)
+def background_scheduler() -> object:
+    """Once per server process, not per rerun or session: the job scheduler.
+
+    None when the settings turn it off (tests, extra replicas). Starting it
+    also fails the jobs a stopped process left running.
+    """
+    return jobs.start_scheduler()
+
+
 @st.cache_resource(show_spinner=False)
 def prepare_rules() -> bool:
     """Once per server process, after the first login: add missing built-in rules.
@@ -109,6 +121,7 @@ def main() -> None:
         st.stop()
 
     prepare_database()
+    background_scheduler()
     remember_first_url()
     authenticator = auth.make_authenticator()
     who = st.sidebar.container()

@@ -9,14 +9,16 @@ import argparse
 import getpass
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
-from core import importers
+from core import importers, jobs
 from core.config import ConfigError
 from core.db import read_session, session_scope, upgrade_schema
 from core.errors import DomainError, NotFound, ValidationFailed
@@ -392,6 +394,100 @@ def _print_rejection(summary: imports.ImportSummary) -> None:
         )
 
 
+# -- background jobs ------------------------------------------------------------
+
+FOREGROUND_KINDS = ("generate", "create-due-retrospectives", "cleanup", "import-inbox")
+
+
+def cmd_run_job(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        actor = _actor(session, args)
+        row, queued = jobs.enqueue(
+            session, actor=actor, kind=args.kind, target=args.target
+        )
+    if not queued and row.status == "running":
+        raise ValidationFailed(
+            f"job {row.id} ({row.kind} {row.target or ''}) is running already; "
+            "not started again."
+        )
+    runs = jobs.run_in_foreground(row.id)
+    if not runs:
+        raise ValidationFailed(f"job {row.id} was started by another process.")
+    for run in runs:
+        _print_job(run)
+    failed = [run for run in runs if run.status != "succeeded"]
+    for run in failed:
+        print(f"error: job {run.id} ({run.kind}) failed: {run.error}", file=sys.stderr)
+    return EXIT_REFUSED if failed else EXIT_OK
+
+
+def _print_job(job: jobs.JobRow) -> None:
+    seconds = f" in {job.seconds:.1f} s" if job.seconds is not None else ""
+    target = f" {job.target}" if job.target else ""
+    print(f"job {job.id} {job.kind}{target}: {job.status}{seconds}. {job.message}")
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    with read_session() as session:
+        rows = jobs.list_jobs(session, actor=_actor(session, args))
+    if args.json:
+        _print_json([row.to_dict() for row in rows])
+        return EXIT_OK
+    for row in rows:
+        started = f"{row.started_at:%Y-%m-%d %H:%M:%S}" if row.started_at else "-"
+        print(
+            f"{row.id:>5}  {row.status:<9} {row.kind:<26} {row.target or '':<10} "
+            f"{started}  {row.error or row.message}"
+        )
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    # The worker is the scheduling process whatever RETRO_SCHEDULER_ENABLED
+    # says: that setting is what the app processes beside it run with.
+    logging.getLogger("core").setLevel(logging.INFO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler = jobs.start_scheduler(even_if_disabled=True)
+    print("Worker running the scheduler; Ctrl-C stops it.", flush=True)
+    try:
+        stop.wait(args.stop_after)
+    finally:
+        jobs.stop_scheduler(scheduler)
+    print("Worker stopped.")
+    return EXIT_OK
+
+
+def _add_job_commands(commands: Any) -> None:
+    p = commands.add_parser("run-job", help="run a background job here and now")
+    p.add_argument(
+        "kind",
+        metavar="KIND",
+        choices=FOREGROUND_KINDS,
+        help=", ".join(FOREGROUND_KINDS),
+    )
+    p.add_argument("--target", metavar="ID", help="retrospective id (generate)")
+    _add_as(p)
+    p.set_defaults(func=cmd_run_job)
+
+    p = commands.add_parser("jobs", help="background jobs, failed first (admin only)")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    _add_as(p)
+    p.set_defaults(func=cmd_jobs)
+
+    p = commands.add_parser(
+        "worker", help="run the scheduler without the UI (one process only)"
+    )
+    p.add_argument(
+        "--stop-after",
+        type=float,
+        metavar="SECONDS",
+        help="stop after this many seconds (smoke tests); default: run until stopped",
+    )
+    p.set_defaults(func=cmd_worker)
+
+
 # -- parser -----------------------------------------------------------------
 
 
@@ -542,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_as(p)
     p.set_defaults(func=cmd_audit)
 
+    _add_job_commands(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -64,6 +65,18 @@ class Settings(BaseSettings):
     demo_mode: bool = False
     scheduler_enabled: bool = True
     timezone: str = "UTC"
+    # Crontab expressions (minute hour day month weekday) in `timezone`.
+    schedule_create_due: str = "0 2 * * *"
+    schedule_cleanup: str = "30 3 * * *"
+    schedule_import_inbox: str = "*/5 * * * *"
+    # Days after a campaign's end before its retrospective is opened, so the
+    # platforms' late conversions and corrections have settled.
+    due_days: int = Field(default=2, ge=0)
+    # Drafts and failed retrospectives untouched this long are deleted.
+    retention_days: int = Field(default=90, ge=1)
+    # Who scheduled runs act as (their permissions, their name in the audit
+    # log); empty: the oldest active admin.
+    automation_user: str = ""
     # Lock-out after this many failed logins in a row; it doubles with each
     # further failure, so guessing stays slow without locking people out for good.
     login_max_failures: int = Field(default=5, ge=1)
@@ -86,6 +99,34 @@ class Settings(BaseSettings):
     def _anchor_data_dir(cls, value: Path) -> Path:
         return value if value.is_absolute() else PROJECT_ROOT / value
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone name such as UTC or Europe/Berlin"
+            ) from None
+        return value
+
+    @field_validator("schedule_create_due", "schedule_cleanup", "schedule_import_inbox")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a crontab expression such as '0 2 * * *' ({exc})"
+            ) from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
     @property
     def resolved_database_url(self) -> str:
         """The URL with a relative SQLite path anchored at the project root."""
@@ -103,6 +144,11 @@ class Settings(BaseSettings):
     @property
     def inbox_dir(self) -> Path:
         return self.data_dir / "inbox"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Uploads too large to import on the page wait here for their job."""
+        return self.data_dir / "uploads"
 
     def signing_key(self) -> str:
         """The cookie key, refused when missing or a placeholder outside demo mode."""

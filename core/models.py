@@ -289,6 +289,25 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # What the job needs besides its target (say, an upload's file name and
+    # import options) and what it produced (say, the import id): plain JSON.
+    params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class JobSchedule(SQLModel, table=True):
+    """Table: an admin's pause of a periodic job, read by whichever process schedules.
+
+    The schedules themselves come from the settings; only the pause lives here,
+    so it survives restarts and reaches a separate `worker` process.
+    """
+
+    __tablename__ = "job_schedule"
+
+    kind: str = Field(max_length=64, primary_key=True)
+    paused: bool = False
+    updated_by_id: int | None = Field(default=None, foreign_key="user.id")
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -6,8 +6,10 @@ from typing import Any
 
 import streamlit as st
 
+from core import jobs
 from core.db import read_session, session_scope
 from core.errors import DomainError
+from core.jobs import JobRow
 from core.services import imports
 from core.services.permissions import Action, require
 from ui.imports import (
@@ -19,11 +21,13 @@ from ui.imports import (
     unknown_frame,
     unlisted_note,
 )
+from ui.jobs import follow, read_job
 from ui.session import current_actor
 from ui.text import escape, plain_heading
 
 PREVIEWS_KEY = "import_previews"
 RESULTS_KEY = "import_results"
+JOBS_KEY = "import_jobs"
 
 actor = current_actor()
 st.title("Import KPIs")
@@ -93,6 +97,17 @@ def show_report(report: dict[str, Any], *, key: str) -> None:
 
 
 def run_import(name: str, data: bytes, options: imports.ImportOptions) -> None:
+    if len(data) > jobs.IMPORT_INLINE_MAX_BYTES:
+        # Large files import as a background job: the page stays usable.
+        try:
+            job = jobs.submit_import(
+                actor=actor, file_name=name, data=data, options=options
+            )
+        except DomainError as exc:
+            st.error(str(exc))
+            return
+        st.session_state.setdefault(JOBS_KEY, {})[imports.file_digest(data)] = job.id
+        return
     bar = st.progress(0.0, text="Importing…")
 
     def progress(done: int, total: int) -> None:
@@ -128,6 +143,11 @@ def show_file(index: int, name: str, data: bytes) -> None:
     done = st.session_state.get(RESULTS_KEY, {}).get(sha)
     if done is not None:
         show_result(done, key=key)
+        return
+    job_id = st.session_state.get(JOBS_KEY, {}).get(sha)
+    job = read_job(job_id) if job_id is not None else None
+    if job is not None:
+        show_job(job, sha=sha, key=key)
         return
 
     detected = preview(name, data, options_for(None))
@@ -176,6 +196,28 @@ def show_result(summary: imports.ImportSummary, *, key: str) -> None:
     show_report(summary.report, key=f"{key}_done")
     if st.button("Check this file again", key=f"{key}_again"):
         st.session_state.get(RESULTS_KEY, {}).pop(summary.sha256, None)
+        st.rerun()
+
+
+def show_job(job: JobRow, *, sha: str, key: str) -> None:
+    """A large file's import job: live progress, then its outcome and report."""
+    if job.active:
+        follow(job, key=f"{key}_job")
+        return
+    result = job.result or {}
+    if job.status == "succeeded" and result.get("ok"):
+        st.success(escape(job.message))
+    else:
+        st.error(escape(job.error or job.message))
+    if result.get("import_id"):
+        with read_session() as session:
+            report = imports.import_report(
+                session, actor=actor, import_id=int(result["import_id"])
+            )
+        show_report(report, key=f"{key}_job")
+    if st.button("Check this file again", key=f"{key}_job_again"):
+        st.session_state.get(JOBS_KEY, {}).pop(sha, None)
+        st.session_state.get(PREVIEWS_KEY, {}).pop(sha, None)
         st.rerun()
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.db import read_session, session_scope
+from core import jobs
+from core.db import read_session
 from core.errors import DomainError
 from core.services import retrospectives
 from core.services.permissions import Action
 from ui import review as controls
+from ui.jobs import follow, watch
 from ui.retro_view import kpi_table, render_insights
 from ui.session import current_actor
 from ui.text import escape, plain_heading
@@ -74,43 +76,43 @@ if retro.status == "failed" and retro.error:
     st.error("The last generation failed. " + escape(retro.error))
 
 
-def generate(*, regenerate: bool) -> None:
-    bar = st.progress(0, text="Starting")
+def generate() -> None:
+    """Queue generation as a background job; the next run follows its progress."""
     try:
-        with session_scope() as session:
-            result = retrospectives.generate_insights(
-                session,
-                actor=actor,
-                retrospective_id=retro.id,
-                regenerate=regenerate,
-                expected_version=retro.version,
-                progress=lambda percent, message: bar.progress(percent, text=message),
-            )
+        queued = jobs.submit(actor=actor, kind="generate", target=str(retro.id))
     except DomainError as exc:
         st.error(escape(str(exc)))
         return
-    if not result.error:
-        # A failure is shown from the retrospective's stored error after the rerun.
-        st.session_state[NOTICE_KEY] = (
-            f"{result.problems} insights, {result.not_enough_data} without enough "
-            f"data, {result.manual_kept} manual kept."
-        )
+    watch(queued.id)
     st.rerun()
 
 
+with read_session() as session:
+    job = jobs.latest_job(session, actor=actor, kind="generate", target=str(retro.id))
+generating = job is not None and job.active
+ended = follow(job, key="retro_view_job")
+if ended is not None and ended.status == "succeeded":
+    st.success(escape(ended.message))
+if job is not None and job.status == "failed" and retro.status != "failed":
+    st.error("Generation could not run. " + escape(job.error or ""))
+
 editing = actor.can(Action.EDIT) and retro.status in EDITABLE and bool(detail.insights)
 
-if actor.can(Action.CREATE) and retro.status in REGENERABLE:
-    if not detail.insights:
+failed = retro.status == "failed" or (job is not None and job.status == "failed")
+if actor.can(Action.CREATE) and retro.status in REGENERABLE and not generating:
+    if failed:
+        if st.button("Retry generation", type="primary", key="retro_view_retry"):
+            generate()
+    elif not detail.insights:
         if st.button("Generate insights", type="primary", key="retro_view_generate"):
-            generate(regenerate=False)
+            generate()
     else:
         st.caption(
             "Regenerating replaces the rule insights with a fresh evaluation; "
             "manual insights and dismissals are kept."
         )
         if st.button("Regenerate insights", key="retro_view_regenerate"):
-            generate(regenerate=True)
+            generate()
 
 st.subheader("KPI summary", anchor=False)
 st.caption(

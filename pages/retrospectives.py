@@ -5,10 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import jobs
 from core.db import read_session, session_scope
 from core.errors import DomainError
 from core.services import campaigns, retrospectives
 from core.services.permissions import Action
+from ui.jobs import follow, watch
 from ui.session import current_actor
 from ui.text import escape
 
@@ -35,28 +37,14 @@ def open_retrospective(retro_id: int) -> None:
     st.switch_page("pages/retrospective.py", query_params={"id": str(retro_id)})
 
 
-def generate(retro_id: int, *, regenerate: bool) -> None:
-    """Generate, then rerun; the outcome is shown at the top of the next run."""
-    bar = st.progress(0, text="Starting")
+def generate(retro_id: int) -> None:
+    """Queue generation as a background job, then rerun to follow its progress."""
     try:
-        with session_scope() as session:
-            result = retrospectives.generate_insights(
-                session,
-                actor=actor,
-                retrospective_id=retro_id,
-                regenerate=regenerate,
-                progress=lambda percent, message: bar.progress(percent, text=message),
-            )
+        queued = jobs.submit(actor=actor, kind="generate", target=str(retro_id))
     except DomainError as exc:
         st.session_state[ERROR_KEY] = str(exc)
     else:
-        if result.error:
-            st.session_state[ERROR_KEY] = f"Generation failed: {result.error}"
-        else:
-            st.session_state[NOTICE_KEY] = (
-                f"Retrospective #{retro_id} generated: {result.problems} insights, "
-                f"{result.not_enough_data} without enough data."
-            )
+        watch(queued.id)
     st.rerun()
 
 
@@ -89,7 +77,8 @@ if actor.can(Action.CREATE):
                         f"Retrospective #{created.id} created for {created.campaign}."
                     )
                     if and_generate:
-                        generate(created.id, regenerate=False)
+                        st.session_state["retro_pick"] = created.id
+                        generate(created.id)
                     st.rerun()
 
 if not rows:
@@ -122,13 +111,26 @@ picked = st.selectbox(
     key="retro_pick",
 )
 selected = by_id[int(picked)]
-if selected.error:
+with read_session() as session:
+    job = jobs.latest_job(
+        session, actor=actor, kind="generate", target=str(selected.id)
+    )
+generating = job is not None and job.active
+ended = follow(job, key="retro_list_job")
+if ended is not None and ended.status == "succeeded":
+    st.success(escape(f"Retrospective #{selected.id} generated: {ended.message}"))
+if ended is not None and ended.status == "failed":
+    st.error(escape(f"Generation failed: {ended.error}"))
+elif selected.error and not generating:
     st.error("Last generation failed: " + escape(selected.error))
 left, right = st.columns(2)
 if left.button("Open", key="retro_open"):
     open_retrospective(selected.id)
 can_generate = actor.can(Action.CREATE) and selected.status in ("pending", "failed")
-if can_generate and right.button(
-    "Generate insights", type="primary", key="retro_generate"
+label = "Retry generation" if selected.status == "failed" else "Generate insights"
+if (
+    can_generate
+    and not generating
+    and right.button(label, type="primary", key="retro_generate")
 ):
-    generate(selected.id, regenerate=False)
+    generate(selected.id)

@@ -681,6 +681,26 @@ def _record_success(
     )
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """The findings of every enabled rule on a retrospective's KPIs, not yet stored."""
+
+    findings: pd.DataFrame
+    actions: Mapping[str, tuple[str, ...]]
+
+
+def _evaluate(
+    session: Session,
+    retro: Retrospective,
+    kpis: pd.DataFrame,
+    progress: Progress | None,
+) -> Evaluation:
+    specs = evaluation.stored_rules(session)
+    _report(progress, 30, f"Evaluating {len(specs)} rules")
+    findings = engine.evaluate(kpis, specs, keys=evaluation.CAMPAIGN_KEYS)
+    return Evaluation(findings, {spec.key: tuple(spec.actions) for spec in specs})
+
+
 def _evaluate_and_write(
     session: Session,
     retro: Retrospective,
@@ -689,20 +709,22 @@ def _evaluate_and_write(
     regenerate: bool,
     progress: Progress | None,
 ) -> GenerationResult:
-    assert retro.id is not None
-    specs = evaluation.stored_rules(session)
-    _report(progress, 30, f"Evaluating {len(specs)} rules")
-    findings = engine.evaluate(kpis, specs, keys=evaluation.CAMPAIGN_KEYS)
+    result = _evaluate(session, retro, kpis, progress)
+    _report(progress, 60, f"Writing {len(result.findings)} insights")
+    return _write_findings(session, retro, result, regenerate=regenerate)
 
-    _report(progress, 60, f"Writing {len(findings)} insights")
+
+def _write_findings(
+    session: Session, retro: Retrospective, result: Evaluation, *, regenerate: bool
+) -> GenerationResult:
+    assert retro.id is not None
     dismissed = _forget_rule_insights(session, retro.id) if regenerate else {}
     campaign = session.get(Campaign, retro.campaign_id)
     currency = campaign.currency if campaign else ""
     period = (retro.period_start, retro.period_end)
-    actions = {spec.key: spec.actions for spec in specs}
-    records = [r._asdict() for r in findings.itertuples(index=False)]
+    records = [r._asdict() for r in result.findings.itertuples(index=False)]
     for record in records:
-        record["actions"] = actions.get(str(record["rule_key"]), ())
+        record["actions"] = result.actions.get(str(record["rule_key"]), ())
     session.add_all(
         _insight(retro.id, record, currency, period, dismissed) for record in records
     )
@@ -720,6 +742,81 @@ def _evaluate_and_write(
         not_enough_data=len(records) - problems,
         manual_kept=int(manual),
     )
+
+
+# -- generating in steps (background jobs) ------------------------------------
+#
+# A job generates in three transactions, so that no write lock is held while
+# the rules are evaluated: on SQLite that lock would also block the job's own
+# progress updates, which other sessions must be able to read meanwhile. The
+# status `generating` keeps everyone else's edits out between the steps.
+
+
+def check_can_generate(
+    session: Session, *, actor: Actor, retrospective_id: int, regenerate: bool = True
+) -> None:
+    """Refuse now what generating would refuse, before a job is queued for it."""
+    require(actor, Action.CREATE)
+    retro = visible_retrospective(session, actor=actor, retro_id=retrospective_id)
+    _check_can_generate(session, retro, regenerate=regenerate)
+
+
+def start_generation(
+    session: Session, *, actor: Actor, retrospective_id: int, regenerate: bool
+) -> None:
+    """Step 1: check everything generating needs, then mark it `generating`."""
+    require(actor, Action.CREATE)
+    retro = visible_retrospective(session, actor=actor, retro_id=retrospective_id)
+    _check_can_generate(session, retro, regenerate=regenerate)
+    _period_sums(session, retro)
+    change_status(session, retro=retro, step=Step.GENERATE, actor=actor)
+
+
+def evaluate_generation(
+    session: Session, *, retrospective_id: int, progress: Progress | None = None
+) -> Evaluation:
+    """Step 2, read-only: sum the KPIs and evaluate the rules."""
+    retro = session.get(Retrospective, retrospective_id)
+    if retro is None:
+        raise NotFound(f"Retrospective {retrospective_id} does not exist.")
+    _report(progress, 5, "Summing KPIs")
+    return _evaluate(session, retro, _period_sums(session, retro), progress)
+
+
+def finish_generation(
+    session: Session,
+    *,
+    actor: Actor,
+    retrospective_id: int,
+    result: Evaluation,
+    regenerate: bool,
+) -> GenerationResult:
+    """Step 3: store the findings and make the retrospective a draft."""
+    retro = session.get(Retrospective, retrospective_id, with_for_update=True)
+    if retro is None:
+        raise NotFound(f"Retrospective {retrospective_id} does not exist.")
+    next_status(retro.status, Step.FINISH_GENERATION, state_context(session, retro))
+    generated = _write_findings(session, retro, result, regenerate=regenerate)
+    change_status(session, retro=retro, step=Step.FINISH_GENERATION, actor=actor)
+    _record_success(session, retro, actor, generated, regenerate=regenerate)
+    return generated
+
+
+def fail_generation(
+    session: Session, *, actor: Actor | None, retrospective_id: int, error: str
+) -> bool:
+    """Mark a retrospective stuck in `generating` failed; False if it is not."""
+    retro = session.get(Retrospective, retrospective_id, with_for_update=True)
+    if retro is None or retro.status != S.GENERATING:
+        return False
+    change_status(
+        session,
+        retro=retro,
+        step=Step.FAIL,
+        actor=actor,
+        error=error[:MAX_ERROR_LENGTH],
+    )
+    return True
 
 
 def _forget_rule_insights(

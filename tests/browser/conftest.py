@@ -73,7 +73,8 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
         "RETRO_DATA_DIR": str(folder / "data"),
         "RETRO_SECRETS_FILE": str(folder / "none.toml"),
         "RETRO_DEMO_MODE": "true",
-        "RETRO_SCHEDULER_ENABLED": "false",
+        # The app runs the scheduler, as `make run` does: Generate runs as a job.
+        "RETRO_SCHEDULER_ENABLED": "true",
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     }
     env.pop("RETRO_COOKIE_KEY", None)

@@ -66,3 +66,23 @@ def test_cookie_expiry_above_one_day_is_refused(monkeypatch):
 
 def test_settings_are_cached_per_process():
     assert get_settings() is get_settings()
+
+
+def test_schedules_and_time_zone_are_checked(monkeypatch):
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("RETRO_SCHEDULE_CLEANUP", "every night")
+    with pytest.raises(ValidationError, match="is not a crontab expression"):
+        Settings()
+    monkeypatch.setenv("RETRO_SCHEDULE_CLEANUP", "15 4 * * 1")
+    monkeypatch.setenv("RETRO_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ValidationError, match="is not a time zone name"):
+        Settings()
+    monkeypatch.setenv("RETRO_TIMEZONE", "Europe/Berlin")
+
+    settings = Settings()
+
+    assert settings.schedule_cleanup == "15 4 * * 1"
+    assert str(settings.tz) == "Europe/Berlin"
+    assert settings.due_days == 2
+    assert settings.uploads_dir == settings.data_dir / "uploads"

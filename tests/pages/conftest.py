@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
+from core import jobs
 from core.config import PROJECT_ROOT, get_settings
-from core.db import make_engine, upgrade_schema
+from core.db import make_engine, read_session, upgrade_schema
+from core.jobs import JobRow
+from core.models import Job
 from core.services.permissions import Actor
 from tests.factories import TEST_PASSWORD
 from ui.session import ACTOR_KEY
@@ -106,6 +109,14 @@ def errors(at: AppTest) -> list[str]:
 def page_titles(at: AppTest) -> list[str]:
     """The pages the navigation offers after the last run, in menu order."""
     return [str(p.get("page_name")) for p in at._registered_pages.values()]
+
+
+def run_queued_jobs() -> list[JobRow]:
+    """Run what the pages queued, as the scheduler would (it is off in tests)."""
+    with read_session() as session:
+        query = select(Job.id).where(Job.status == "queued").order_by(col(Job.id))
+        queued = [int(i) for i in session.exec(query).all() if i is not None]
+    return [row for job_id in queued for row in jobs.run_in_foreground(job_id)]
 
 
 def page_as(path: str, actor: Actor) -> AppTest:

@@ -8,9 +8,10 @@ import pytest
 from sqlmodel import func, select
 from streamlit.testing.v1 import AppTest
 
+from core import jobs
 from core.models import Import, KpiDaily
 from tests.factories import make_campaign, make_user
-from tests.pages.conftest import page_as
+from tests.pages.conftest import page_as, run_queued_jobs
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -136,3 +137,28 @@ def _table(at: AppTest, *columns: str):
 def _uses_engine(engine):
     """Every test here runs against the parametrised test database."""
     return engine
+
+
+def test_a_large_file_imports_as_a_job_with_progress_then_its_report(
+    session, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(jobs, "IMPORT_INLINE_MAX_BYTES", 100)
+    at = _page(make_user(session, "analyst"))
+    at.checkbox(key="import_create").check()
+    at.text_input(key="import_currency").input("EUR")
+    at.run()
+    at = _upload(at, ("big.csv", (SAMPLES / "internal_kpis.csv").read_bytes()))
+
+    at = next(b for b in at.button if b.label == "Import").click().run()
+
+    assert not at.exception
+    assert at.get("progress")
+    assert _count(session, KpiDaily) == 0
+    assert [j.status for j in run_queued_jobs()] == ["succeeded"]
+
+    at = at.run()
+
+    assert not at.exception
+    assert not at.get("progress")
+    assert "imported; 14 rows read" in at.success[0].value.replace("\\", "")
+    assert _count(session, KpiDaily) == 14

@@ -17,11 +17,20 @@ MENU = {
     Role.VIEWER: [*EVERYONE, "Rules"],
     Role.ANALYST: [*EVERYONE, "Rules", "Import"],
     Role.APPROVER: [*EVERYONE, "Approvals", "Rules"],
-    Role.ADMIN: [*EVERYONE, "Approvals", "Rules", "Import", "Users", "Audit log"],
+    Role.ADMIN: [
+        *EVERYONE,
+        "Approvals",
+        "Rules",
+        "Import",
+        "Users",
+        "Audit log",
+        "Jobs",
+    ],
 }
 ADMIN_PAGES = {
     "pages/users.py": "may not manage rules, users and schedules.",
     "pages/audit.py": "may not read the audit log.",
+    "pages/jobs.py": "may not manage rules, users and schedules.",
 }
 
 

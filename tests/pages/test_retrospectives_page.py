@@ -9,12 +9,12 @@ from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
 from core import rules as engine
-from core.models import Campaign, Insight, Retrospective, Role
+from core.models import Campaign, Insight, Job, Retrospective, Role
 from core.services import retrospectives
 from core.services import rules as rule_service
 from core.services.permissions import Actor
 from tests.factories import add_kpis, make_campaign, make_user
-from tests.pages.conftest import page_as
+from tests.pages.conftest import page_as, run_queued_jobs
 
 LIST_PAGE = "pages/retrospectives.py"
 VIEW_PAGE = "pages/retrospective.py"
@@ -95,6 +95,16 @@ def test_analyst_creates_and_generates_from_the_list(
     at.button(key="retro_create").click().run()
 
     assert not at.exception
+    # Generation runs as a job: the page follows it with a progress bar.
+    assert stored_status(session, campaign) == ["pending"]
+    assert at.get("progress")
+    assert not [b for b in at.button if b.key == "retro_generate"]
+
+    assert [j.status for j in run_queued_jobs()] == ["succeeded"]
+    at.run()
+
+    assert not at.exception
+    assert not at.get("progress")
     assert stored_status(session, campaign) == ["draft"]
     table = at.dataframe[0].value
     assert table.iloc[0]["Campaign"] == "Winter Sale"
@@ -115,6 +125,7 @@ def test_creating_without_generating_leaves_it_pending(
 
     at.button(key="retro_generate").click().run()
     assert not at.exception
+    run_queued_jobs()
     assert stored_status(session, campaign) == ["draft"]
 
 
@@ -126,9 +137,14 @@ def test_failed_generation_is_shown_after_the_rerun(
     at = open_page(LIST_PAGE, analyst)
 
     at.button(key="retro_create").click().run()
+    run_queued_jobs()
+    at.run()
 
     assert not at.exception
     assert stored_status(session, campaign) == ["failed"]
+    assert [b.label for b in at.button if b.key == "retro_generate"] == [
+        "Retry generation"
+    ]
     errors = [e.value for e in at.error]
     assert any(e.startswith("Generation failed\\: ZeroDivisionError") for e in errors)
 
@@ -198,6 +214,9 @@ def test_view_regenerates_for_analysts_only(session: Session, analyst: Actor) ->
     as_viewer = open_page(VIEW_PAGE, viewer, retro_id)
     as_analyst = open_page(VIEW_PAGE, analyst, retro_id)
     as_analyst.button(key="retro_view_regenerate").click().run()
+    assert as_analyst.get("progress")
+    run_queued_jobs()
+    as_analyst.run()
 
     assert not [b for b in as_viewer.button if b.key == "retro_view_regenerate"]
     assert not as_analyst.exception
@@ -247,7 +266,9 @@ def test_view_of_a_failed_generation_shows_the_error(
     at = open_page(VIEW_PAGE, analyst, row.id)
 
     assert "disk on fire" in at.error[0].value
-    assert [b.key for b in at.button if b.key == "retro_view_generate"]
+    assert [b.label for b in at.button if b.key == "retro_view_retry"] == [
+        "Retry generation"
+    ]
 
 
 def test_viewer_cannot_open_someone_elses_retrospective(
@@ -263,3 +284,31 @@ def test_viewer_cannot_open_someone_elses_retrospective(
     assert at.selectbox(key="retro_view_pick").value == own
     assert not [m for m in at.markdown if "Other" in m.value]
     assert "# Mine" in [m.value for m in at.markdown]
+
+
+def test_view_offers_retry_after_a_job_that_could_not_run(
+    session: Session, analyst: Actor
+) -> None:
+    campaign = campaign_with_kpis(session, analyst, "W")
+    row = retrospectives.create_retrospective(
+        session, actor=analyst, campaign_id=campaign.id or 0
+    )
+    session.add(
+        Job(
+            kind="generate",
+            target=str(row.id),
+            status="failed",
+            error="The user who asked for this job is not active.",
+        )
+    )
+    session.commit()
+
+    at = open_page(VIEW_PAGE, analyst, row.id)
+
+    assert "Generation could not run" in at.error[0].value
+    at.button(key="retro_view_retry").click().run()
+    assert at.get("progress")
+    assert [j.attempts for j in run_queued_jobs()] == [1]
+    at.run()
+    assert stored_status(session, campaign) == ["draft"]
+    assert any("manual kept" in s.value for s in at.success)
