@@ -131,16 +131,40 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+# The app counts as settled once no script run has shown for this long: a run
+# can start a moment after the event that caused it (a rerun the login cookie
+# component asks for, a widget committing on Enter), and an action sent in that
+# gap is lost when the run begins.
+SETTLE_MS = 1_000
+_SETTLED = """(quietMs) => {
+  const main = '[data-testid="stMain"] [data-testid="stVerticalBlock"] *';
+  const busy = document.querySelector('[data-testid="stStatusWidget"]')
+    || !document.querySelector(main);
+  if (busy) { window.__retroQuietSince = undefined; return false; }
+  window.__retroQuietSince = window.__retroQuietSince || Date.now();
+  return Date.now() - window.__retroQuietSince >= quietMs;
+}"""
+
+
 def wait_for_app(page: object) -> None:
-    """Wait for the app shell, then for the script run to finish."""
+    """Wait for the app shell, then for the script runs to settle."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)  # type: ignore[attr-defined]
+    page.evaluate("() => { window.__retroQuietSince = undefined; }")  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-        timeout=30_000,
+        _SETTLED, arg=SETTLE_MS, timeout=30_000, polling=100
     )
 
 
-def log_in(page: object, username: str, password: str) -> None:
+def submit_login(page: object, username: str, password: str) -> None:
     page.locator(".st-key-login_username input").fill(username)  # type: ignore[attr-defined]
     page.locator(".st-key-login_password input").fill(password)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Log in").click()  # type: ignore[attr-defined]
+
+
+def log_in(page: object, username: str, password: str) -> None:
+    """Log in, then wait for the cookie and the rerun its component asks for."""
+    submit_login(page, username, password)
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.cookie.includes('retro_auth')", timeout=30_000
+    )
+    wait_for_app(page)

@@ -31,8 +31,8 @@ def test_the_samples_import_from_the_page(live_app: LiveApp, browser) -> None:
     wait_for_app(page)
     files = sorted(SAMPLES.glob("*.csv"))
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(files)
-    page.get_by_text("14 rows read: 14 new").first.wait_for(timeout=60_000)
     wait_for_app(page)
+    page.get_by_text("14 rows read: 14 new").first.wait_for(timeout=60_000)
 
     for index, path in enumerate(files):
         key = f"import_{index}_{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"

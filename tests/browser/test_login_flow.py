@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.browser.conftest import LiveApp, log_in, wait_for_app
+from tests.browser.conftest import LiveApp, log_in, submit_login, wait_for_app
 
 
 def test_demo_analyst_logs_in_and_sees_the_overview(live_app: LiveApp, browser) -> None:
@@ -26,7 +26,7 @@ def test_wrong_password_is_refused_in_the_browser(live_app: LiveApp, browser) ->
     page.goto(live_app.url)
     wait_for_app(page)
 
-    log_in(page, "analyst", "not-the-password")
+    submit_login(page, "analyst", "not-the-password")
 
     page.get_by_text("Username or password is incorrect.").wait_for(timeout=30_000)
     assert page.get_by_role("heading", name="Campaigns").count() == 0
@@ -74,6 +74,7 @@ def test_reload_of_another_page_stays_on_that_page(live_app: LiveApp, browser) -
 
     page.get_by_role("link", name="Campaign", exact=True).click()
     page.locator(".st-key-campaign_select").wait_for(timeout=30_000)
+    wait_for_app(page)
     page.reload()
     wait_for_app(page)
 

@@ -48,10 +48,11 @@ def test_analyst_creates_opens_and_reads_insights(live_app: LiveApp, browser) ->
 
     page.get_by_role("link", name="Retrospectives").click()
     page.get_by_role("heading", name="Retrospectives").wait_for(timeout=30_000)
+    wait_for_app(page)
     create = page.locator(".st-key-retro_create button")
     if not create.is_visible():
         # Collapsed once other tests have made retrospectives in this server.
-        page.get_by_text("New retrospective").click()
+        page.get_by_text("New retrospective", exact=True).click()
     create.click()
     page.get_by_text("generated:").wait_for(timeout=60_000)
     page.locator(".st-key-retro_open button").click()
