@@ -13,6 +13,7 @@ from core.errors import DomainError
 from core.services import retrospectives
 from core.services.permissions import Action
 from ui import review as controls
+from ui.reports import download_button
 from ui.retro_view import kpi_table, render_insights
 from ui.session import current_actor
 from ui.text import escape, plain_heading
@@ -72,6 +73,7 @@ if retro.status == "in_review":
     st.info(escape(f"Submitted for approval{who}; waiting for an approver."))
 if retro.status == "failed" and retro.error:
     st.error("The last generation failed. " + escape(retro.error))
+download_button(actor, retro, key="retro_view_pdf")
 
 
 def generate(*, regenerate: bool) -> None:
