@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from fpdf import FPDF
+from fpdf.enums import TextEmphasis
 from fpdf.fonts import FontFace
-from matplotlib import dates as mdates
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
@@ -45,12 +45,14 @@ BODY_PT = 9.5
 SMALL_PT = 7.5
 LINE_MM = 4.6
 # Charts: rendered at print resolution, drawn at the text width.
-CHART_DPI = 150
+CHART_DPI = 130
+# Day labels under the daily chart, at most.
+MAX_DAY_TICKS = 8
 CHART_WIDTH_IN = 7.1
 MM_PER_INCH = 25.4
 INK = (33, 37, 41)
 MUTED = (108, 117, 125)
-WATERMARK_GREY = 225
+WATERMARK_GREY = 120
 DRAFT_MARK = "DRAFT"
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 SEVERITY_COLOURS = {
@@ -110,9 +112,10 @@ def build_pdf(report: ReportData) -> bytes:
     """The report as PDF bytes."""
     pdf = ReportPDF(report)
     pdf.cover()
+    # The analyst's summary is the first thing a reader wants: on the cover.
+    pdf.analyst_notes()
     pdf.kpi_summary()
     pdf.charts()
-    pdf.analyst_notes()
     pdf.insights()
     return bytes(pdf.output())
 
@@ -135,8 +138,6 @@ class ReportPDF(FPDF):
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.report = report
         self.currency = report.retro.currency
-        for style, path in fonts.PRIMARY_FILES.items():
-            fonts.attach(self, fonts.FAMILY, style, path)
         self._has_fallback = False
         self.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
         self.set_auto_page_break(auto=True, margin=BOTTOM_MARGIN_MM)
@@ -148,6 +149,24 @@ class ReportPDF(FPDF):
         self.set_lang("en")
         self.set_text_color(*INK)
         self.set_font(fonts.FAMILY, "", BODY_PT)
+
+    # Each font a document carries costs its subset when the document is
+    # written, used or not: the styles are attached on first use.
+    def set_font(
+        self,
+        family: str | None = None,
+        style: str | TextEmphasis = "",
+        size: float = 0,
+    ) -> None:
+        letters = style.style if isinstance(style, TextEmphasis) else style
+        wanted = "".join(sorted(letters.upper().replace("U", "").replace("S", "")))
+        if (
+            (family or self.font_family).lower() == fonts.FAMILY
+            and f"{fonts.FAMILY}{wanted}" not in self.fonts
+            and wanted in fonts.PRIMARY_FILES
+        ):
+            fonts.attach(self, fonts.FAMILY, wanted, fonts.PRIMARY_FILES[wanted])
+        super().set_font(family, style, size)
 
     # fpdf2 passes every text it draws through here: characters no font
     # covers become a visible mark, and the CJK fallback is loaded only for
@@ -161,8 +180,6 @@ class ReportPDF(FPDF):
         return super().normalize_text(fonts.drawable(text, style))
 
     def header(self) -> None:
-        if self.report.draft:
-            self._watermark()
         with self.local_context(text_color=MUTED):
             self.set_font(fonts.FAMILY, "", SMALL_PT)
             self.set_xy(MARGIN_MM, 7)
@@ -172,7 +189,8 @@ class ReportPDF(FPDF):
         self.set_font(fonts.FAMILY, "", BODY_PT)
 
     def _watermark(self) -> None:
-        with self.local_context(text_color=WATERMARK_GREY):
+        # Drawn last and translucent, so charts cannot hide it.
+        with self.local_context(text_color=WATERMARK_GREY, fill_opacity=0.18):
             self.set_font(fonts.FAMILY, "B", 110)
             width = self.get_string_width(DRAFT_MARK)
             x = (self.w - width) / 2
@@ -182,6 +200,8 @@ class ReportPDF(FPDF):
 
     def footer(self) -> None:
         report = self.report
+        if report.draft:
+            self._watermark()
         self.set_y(-14)
         with self.local_context(text_color=MUTED):
             self.set_font(fonts.FAMILY, "", SMALL_PT)
@@ -285,7 +305,9 @@ class ReportPDF(FPDF):
                 )
 
     def kpi_summary(self) -> None:
-        self.add_page()
+        # The whole table on one page: it is short, and read as one.
+        if self.will_page_break((len(KPI_ROWS) + 4) * 5.5):
+            self.add_page()
         self.heading("KPI summary")
         with self.styled(size=SMALL_PT, colour=MUTED):
             self.paragraph(
@@ -347,7 +369,8 @@ class ReportPDF(FPDF):
             self.ln(1)
             with self.styled("B"):
                 self.paragraph("No findings note")
-            self.paragraph(retro.no_findings_note)
+            with self.styled("I"):
+                self.paragraph(retro.no_findings_note)
 
     def insights(self) -> None:
         problems, thin, dismissed = group_insights(self.report.insights)
@@ -390,10 +413,9 @@ class ReportPDF(FPDF):
         with self.styled(size=SMALL_PT, colour=MUTED):
             self.paragraph(evidence_line(insight, self.currency), height=3.6)
         if insight.actions:
-            with self.styled("I", 8.5):
-                self.paragraph("Suggested actions:")
-            for action in insight.actions:
-                self.paragraph(f"•  {action}", indent=4)
+            # One block: every multi_cell call costs its own line breaking.
+            bullets = "\n".join(f"•  {action}" for action in insight.actions)
+            self.paragraph(f"Suggested actions:\n{bullets}", indent=4)
 
     def _sample(self, insight: InsightRow) -> str:
         if insight.metric is None:
@@ -545,23 +567,28 @@ def daily_chart(daily: pd.DataFrame, currency: str) -> Chart | None:
     if daily.empty:
         return None
     frame = metrics.add_metrics(daily)
-    frame["day"] = pd.to_datetime(frame["day"])
-    figure = _figure(4.2)
+    # Days as positions with our own labels: matplotlib's date axis costs
+    # more than the rest of the chart.
+    days = sorted(set(frame["day"]))
+    position = {day: index for index, day in enumerate(days)}
+    frame["x"] = frame["day"].map(position)
+    figure = _figure(3.6)
     spend_axes, roas_axes = figure.subplots(2, 1, sharex=True)
     figure.subplots_adjust(hspace=0.12, bottom=0.08)
-    for source, rows in frame.sort_values("day").groupby("source", sort=True):
+    for source, rows in frame.sort_values("x").groupby("source", sort=True):
         colour = SOURCE_COLOURS.get(str(source), "#555555")
         label = engine.source_label(str(source))
-        spend_axes.plot(rows["day"], rows["spend"], color=colour, lw=1.2, label=label)
-        roas_axes.plot(rows["day"], rows["roas"], color=colour, lw=1.2, label=label)
+        spend_axes.plot(rows["x"], rows["spend"], color=colour, lw=1.2, label=label)
+        roas_axes.plot(rows["x"], rows["roas"], color=colour, lw=1.2, label=label)
     roas_axes.axhline(1.0, color="#999999", lw=0.8, ls="--")
     spend_axes.set_ylabel(f"Spend ({currency})", fontsize=8)
     roas_axes.set_ylabel("ROAS (1.0 = earned back)", fontsize=8)
     spend_axes.legend(fontsize=7, ncol=4, frameon=False, loc="upper left")
     for axes in (spend_axes, roas_axes):
         _style(axes)
-    roas_axes.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
-    roas_axes.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    step = max(1, math.ceil(len(days) / MAX_DAY_TICKS))
+    ticks = list(range(0, len(days), step))
+    roas_axes.set_xticks(ticks, [f"{days[i].day} {days[i]:%b}" for i in ticks])
     return _png(figure)
 
 
@@ -575,7 +602,7 @@ def sources_chart(kpis: pd.DataFrame, currency: str) -> Chart | None:
     spend = np.array([v["spend"] or 0.0 for v in values])
     revenue = np.array([v["revenue"] or 0.0 for v in values])
     positions = np.arange(len(labels))
-    figure = _figure(2.6, right=0.85)
+    figure = _figure(2.3, right=0.85)
     axes = figure.subplots()
     axes.bar(positions - 0.2, spend, 0.4, label="Spend", color="#8da0cb")
     axes.bar(positions + 0.2, revenue, 0.4, label="Revenue", color="#66c2a5")
@@ -602,7 +629,7 @@ def funnel_chart(kpis: pd.DataFrame) -> Chart | None:
         ("Clicks", values["clicks"] or 0.0, "ctr"),
         ("Conversions", values["conversions"] or 0.0, "conversion_rate"),
     ]
-    figure = _figure(1.6, left=0.14)
+    figure = _figure(1.4, left=0.14)
     axes = figure.subplots()
     counts = [max(count, 0.0) for _, count, _ in steps]
     positions = np.arange(len(steps))[::-1]

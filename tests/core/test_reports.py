@@ -187,7 +187,7 @@ def test_kpis_and_evidence_are_those_of_core_metrics_in_the_campaign_currency() 
 def test_every_page_says_page_x_of_y_and_carries_id_and_snapshot_hash() -> None:
     pages = pages_text(reports.build_pdf(report_data()))
 
-    assert len(pages) >= 4
+    assert len(pages) >= 3
     for number, text in enumerate(pages, start=1):
         assert f"Page {number} of {len(pages)}" in text
         assert "Report RETRO-7-V9" in text
@@ -203,7 +203,7 @@ def test_a_draft_carries_the_draft_mark_on_every_page() -> None:
 
     pages = pages_text(reports.build_pdf(draft))
 
-    assert len(pages) >= 4
+    assert len(pages) >= 3
     for text in pages:
         assert "DRAFT" in text
         assert "Campaign retrospective · DRAFT, not approved" in text
