@@ -318,7 +318,6 @@ class ReportPDF(FPDF):
         records = _ordered_kpis(self.report.kpis)
         headings = ["Metric", *[_source_name(r.get("source")) for r in records]]
         values = [metrics.row_values(r) for r in records]
-        width = min(len(headings), 6)
         with (
             self.styled(size=8),
             self.table(
@@ -327,7 +326,8 @@ class ReportPDF(FPDF):
                 headings_style=HEADING_STYLE,
                 line_height=4.2,
                 padding=1.0,
-                width=self.epw if width > 2 else self.epw * 0.7,
+                # One source: two value columns would stretch across the page.
+                width=self.epw if len(headings) > 3 else self.epw * 0.7,
             ) as table,
         ):
             table.row(headings)
