@@ -392,15 +392,7 @@ class ReportPDF(FPDF):
                 ("Finding", "Evidence"),
             )
         if dismissed:
-            self.brief_table(
-                f"Dismissed by the analyst ({len(dismissed)})",
-                "Findings the analyst set aside, with the reason given.",
-                [
-                    (i.title, i.dismissed_reason or "No reason given.")
-                    for i in dismissed
-                ],
-                ("Finding", "Reason"),
-            )
+            self.dismissed(dismissed)
 
     def insight(self, insight: InsightRow) -> None:
         if self.will_page_break(4 * LINE_MM):
@@ -417,6 +409,20 @@ class ReportPDF(FPDF):
             bullets = "\n".join(f"•  {action}" for action in insight.actions)
             self.paragraph(f"Suggested actions:\n{bullets}", indent=4)
 
+    def dismissed(self, insights: Sequence[InsightRow]) -> None:
+        # Paragraphs, not a table: a reason may be longer than a page, and a
+        # table row cannot span pages.
+        self.heading(f"Dismissed by the analyst ({len(insights)})", 12)
+        with self.styled(size=SMALL_PT, colour=MUTED):
+            self.paragraph("Findings the analyst set aside, with the reason given.")
+        for insight in insights:
+            self.ln(1)
+            with self.styled("B"):
+                self.paragraph(insight.title)
+            self.paragraph(
+                f"Reason: {insight.dismissed_reason or 'none given.'}", indent=4
+            )
+
     def _sample(self, insight: InsightRow) -> str:
         if insight.metric is None:
             return ""
@@ -432,6 +438,7 @@ class ReportPDF(FPDF):
         rows: Sequence[tuple[str, str]],
         headings: tuple[str, str],
     ) -> None:
+        """A two-column table of short cells (titles are at most 300 characters)."""
         self.heading(title, 12)
         with self.styled(size=SMALL_PT, colour=MUTED):
             self.paragraph(note)

@@ -344,3 +344,23 @@ def test_download_names_are_safe_and_say_draft() -> None:
     assert reports.file_name(replace(row, campaign="***"), draft=False) == (
         "retrospective-7-campaign.pdf"
     )
+
+
+def test_text_longer_than_a_page_flows_onto_the_next_pages() -> None:
+    reason = " ".join(f"reason{n}" for n in range(2000))
+    text = " ".join(f"text{n}" for n in range(2000))
+    actions = tuple(f"action {n} " + "x" * 480 for n in range(20))
+    data = report_data(
+        insights=(
+            insight(1, text=text, actions=actions),
+            insight(2, dismissed=True, dismissed_reason=reason),
+        )
+    )
+
+    pages = pages_text(reports.build_pdf(data))
+
+    body = flat(" ".join(pages))
+    assert len(pages) > 6
+    assert "text0 " in body and "text1999" in body
+    assert "reason0 " in body and "reason1999" in body
+    assert "action 19 " in body
