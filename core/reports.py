@@ -32,6 +32,7 @@ from fpdf.enums import TextEmphasis
 from fpdf.fonts import FontFace
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from core import fonts, metrics
@@ -564,6 +565,8 @@ def _png(figure: Figure) -> Chart:
 
 
 def _style(axes: Any) -> None:
+    # Few ticks: every tick is a text and a line for Agg to draw.
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=4))
     axes.spines[["top", "right"]].set_visible(False)
     axes.grid(axis="y", color="#dddddd", linewidth=0.6)
     axes.tick_params(labelsize=7)

@@ -103,6 +103,8 @@ def _drawn_as_is(char: str) -> bool:
 
 def needs_fallback(text: str, style: str = "") -> bool:
     """True when some character of the text is only in the fallback font."""
+    if text.isascii():
+        return False
     cmap = primary_cmap(style)
     return any(ord(c) not in cmap and not _drawn_as_is(c) for c in text)
 
@@ -125,6 +127,9 @@ def drawable(text: str, style: str = "") -> str:
 
     Control characters other than line breaks become spaces.
     """
+    if text.isascii() and text.isprintable():
+        # Most of a report: DejaVu covers every printable ASCII character.
+        return text
     missing = set(missing_characters(text, (style,)))
     cleaned = "".join(
         " " if c != "\n" and not c.isprintable() else c for c in text if c != "\r"
