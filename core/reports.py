@@ -357,7 +357,7 @@ class ReportPDF(FPDF):
             self.add_page()
         self.heading(title)
         if chart is None:
-            self.paragraph("No KPI data in the period: nothing to draw.")
+            self.paragraph("Nothing to draw: no figures for this chart.")
             return
         self.image(chart.image, x=self.l_margin, w=self.epw)
         self.ln(2)

@@ -21,6 +21,7 @@ from functools import cache
 from io import BytesIO
 from pathlib import Path
 
+import fpdf
 import matplotlib
 from fontTools import ttLib
 from fpdf import FPDF
@@ -44,6 +45,8 @@ FALLBACK_FILE = FONT_DIR / "DroidSansFallbackFull.ttf"
 # Shown, with a logged warning, for a character no font can draw: a visible
 # mark a reader can question, where a missing glyph would print an empty box.
 REPLACEMENT = "\ufffd"
+# The fpdf2 release whose TTFFont internals `attach` copies.
+TEMPLATE_FPDF_VERSION = "2.8.9"
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,15 @@ def _template(path: Path, fontkey: str, style: str) -> _Template:
 
 
 def attach(pdf: FPDF, family: str, style: str, path: Path) -> None:
-    """Add a font to a document from the per-process template (fpdf2 2.8 internals).
+    """Add a font to a document from the per-process template.
 
     Equivalent to `pdf.add_font(family, style, path)`, without parsing again.
+    The copy relies on fpdf2's internals, so any other fpdf2 version than the
+    one it was written against gets the plain, slower `add_font`.
     """
+    if fpdf.FPDF_VERSION != TEMPLATE_FPDF_VERSION:
+        pdf.add_font(family, style, path)
+        return
     fontkey = f"{family.lower()}{style}"
     template = _template(path, fontkey, style)
     font = copy.copy(template.font)

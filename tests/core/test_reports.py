@@ -331,7 +331,7 @@ def test_charts_are_skipped_with_a_note_when_there_is_no_data() -> None:
 
     text = flat(" ".join(pages_text(reports.build_pdf(empty))))
 
-    assert text.count("No KPI data in the period: nothing to draw.") == 3
+    assert text.count("Nothing to draw: no figures for this chart.") == 3
     assert "No rule found a problem with enough evidence." in text
 
 
@@ -364,3 +364,13 @@ def test_text_longer_than_a_page_flows_onto_the_next_pages() -> None:
     assert "text0 " in body and "text1999" in body
     assert "reason0 " in body and "reason1999" in body
     assert "action 19 " in body
+
+
+def test_another_fpdf2_version_gets_the_plain_add_font(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fonts, "TEMPLATE_FPDF_VERSION", "0.0")
+    plain = reports.build_pdf(report_data())
+
+    monkeypatch.undo()
+    assert plain == reports.build_pdf(report_data())
