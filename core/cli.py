@@ -28,6 +28,7 @@ from core.services import (
     campaigns,
     demo,
     imports,
+    reports,
     retrospectives,
     review,
     users,
@@ -292,6 +293,24 @@ def cmd_reopen(args: argparse.Namespace) -> int:
             reason=args.reason,
         )
     print(f"Retrospective {row.id} reopened; it is a draft again.")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    # A write session: an approved report missing its stored file is stored again.
+    with session_scope() as session:
+        report = reports.report_pdf(
+            session, actor=_actor(session, args), retrospective_id=args.retrospective
+        )
+    output = Path(args.output)
+    if output.is_dir():
+        output = output / report.file_name
+    output.write_bytes(report.data)
+    kind = "approved report" if report.approved else "DRAFT report"
+    print(f"Wrote {kind} of retrospective {args.retrospective} to {output}")
+    print(f"  file SHA-256:    {report.sha256}")
+    if report.fingerprint:
+        print(f"  content SHA-256: {report.fingerprint} (printed in its footer)")
     return EXIT_OK
 
 
@@ -630,6 +649,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="why it is reopened (audited)")
     _add_as(p)
     p.set_defaults(func=cmd_reopen)
+
+    p = commands.add_parser(
+        "report", help="write the PDF of a retrospective (drafts carry a DRAFT mark)"
+    )
+    p.add_argument("retrospective", metavar="RETRO", type=int, help="retrospective id")
+    p.add_argument(
+        "--output",
+        required=True,
+        metavar="FILE.pdf",
+        help="where to write it (a folder: under the download name)",
+    )
+    _add_as(p)
+    p.set_defaults(func=cmd_report)
 
     p = commands.add_parser("audit", help="the audit log (admin only)")
     p.add_argument("--json", action="store_true", help="print a JSON list")

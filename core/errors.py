@@ -27,3 +27,7 @@ class StaleVersion(DomainError):
 
 class ImportRejected(DomainError):
     """A file could not be imported; nothing was written."""
+
+
+class ReportUnavailable(DomainError):
+    """A stored report is missing or fails its SHA-256 check and cannot be rebuilt."""

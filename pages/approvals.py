@@ -9,6 +9,7 @@ from core.db import read_session
 from core.errors import DomainError
 from core.services import retrospectives, review
 from ui import review as controls
+from ui.reports import download_button
 from ui.retro_view import kpi_table, render_insights
 from ui.session import current_actor
 from ui.text import escape, plain_heading
@@ -86,6 +87,7 @@ st.caption(
         f"submitted by {retro.submitted_by or 'unknown'}"
     )
 )
+download_button(actor, retro, key=f"approval_pdf_{retro.id}")
 controls.show_summary(retro)
 st.subheader("KPI summary", anchor=False)
 st.dataframe(

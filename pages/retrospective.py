@@ -15,6 +15,7 @@ from core.services import retrospectives
 from core.services.permissions import Action
 from ui import review as controls
 from ui.jobs import follow, watch
+from ui.reports import download_button
 from ui.retro_view import kpi_table, render_insights
 from ui.session import current_actor
 from ui.text import escape, plain_heading
@@ -74,6 +75,7 @@ if retro.status == "in_review":
     st.info(escape(f"Submitted for approval{who}; waiting for an approver."))
 if retro.status == "failed" and retro.error:
     st.error("The last generation failed. " + escape(retro.error))
+download_button(actor, retro, key="retro_view_pdf")
 
 
 def generate() -> None:

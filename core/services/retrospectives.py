@@ -76,6 +76,8 @@ class RetroRow:
     decided_by: str | None = None
     decided_at: datetime | None = None
     decision_comment: str = ""
+    # SHA-256 of the stored PDF of an approved retrospective.
+    report_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,7 @@ def rows_of(
                 decided_by=names.get(retro.decided_by_id or 0),
                 decided_at=retro.decided_at,
                 decision_comment=retro.decision_comment,
+                report_sha256=retro.report_sha256,
             )
         )
     return out
@@ -441,6 +444,23 @@ def live_insights(session: Session, retro: Retrospective) -> list[InsightRow]:
     return [_insight_row(i, editors) for i in _sorted_insights(insights)]
 
 
+# Facts the report's daily chart needs, per source and day (ROAS is derived).
+DAILY_FACTS = ("spend", "revenue")
+
+
+def daily_kpis(session: Session, retro: Retrospective) -> pd.DataFrame:
+    """Spend and revenue per source and day over the retrospective's period."""
+    by = ("source", "day")
+    statement = metrics.aggregate_statement(
+        by=by,
+        campaign_ids=[retro.campaign_id],
+        start=retro.period_start,
+        end=retro.period_end,
+    )
+    frame = metrics.frame_of_rows(session.execute(statement).all(), by)
+    return frame[[*by, *DAILY_FACTS]].sort_values(list(by)).reset_index(drop=True)
+
+
 # -- snapshot -----------------------------------------------------------------
 
 
@@ -452,8 +472,13 @@ def _plain(value: Any) -> Any:
     return number
 
 
-def make_snapshot(kpis: pd.DataFrame, insights: Iterable[InsightRow]) -> dict[str, Any]:
-    """What approval freezes: the KPI rows (per source and overall), the insights."""
+def make_snapshot(
+    kpis: pd.DataFrame,
+    insights: Iterable[InsightRow],
+    daily: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """What approval freezes: the KPI rows (per source and overall), the insights,
+    and the daily facts the report charts."""
     kpi_rows = [
         {key: _plain(value) for key, value in record.items()}
         for record in kpis.to_dict("records")
@@ -464,7 +489,13 @@ def make_snapshot(kpis: pd.DataFrame, insights: Iterable[InsightRow]) -> dict[st
         record["actions"] = list(insight.actions)
         record["interval"] = list(insight.interval) if insight.interval else None
         insight_rows.append(record)
-    return {"kpis": kpi_rows, "insights": insight_rows}
+    snapshot: dict[str, Any] = {"kpis": kpi_rows, "insights": insight_rows}
+    if daily is not None:
+        snapshot["daily"] = [
+            {key: _plain(value) for key, value in record.items()}
+            for record in daily.to_dict("records")
+        ]
+    return snapshot
 
 
 def snapshot_hash(snapshot: Mapping[str, Any] | None) -> str | None:
@@ -479,6 +510,15 @@ def snapshot_kpis(snapshot: Mapping[str, Any]) -> pd.DataFrame:
     frame = pd.DataFrame(list(snapshot.get("kpis") or []))
     # JSON has no NaN: "no value" came back as None; numbers become floats again.
     return frame.astype({c: "float64" for c in frame.columns if c != "source"})
+
+
+def snapshot_daily(snapshot: Mapping[str, Any]) -> pd.DataFrame:
+    """The daily facts frozen at approval; empty for snapshots taken before."""
+    frame = pd.DataFrame(
+        list(snapshot.get("daily") or []), columns=["source", "day", *DAILY_FACTS]
+    )
+    frame["day"] = [date.fromisoformat(str(day)) for day in frame["day"]]
+    return frame.astype(dict.fromkeys(DAILY_FACTS, "float64"))
 
 
 def snapshot_insights(snapshot: Mapping[str, Any]) -> tuple[InsightRow, ...]:

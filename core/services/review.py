@@ -26,7 +26,7 @@ from core.models import (
     User,
     utcnow,
 )
-from core.services import audit, retrospectives
+from core.services import audit, reports, retrospectives
 from core.services.permissions import Action, Actor, require
 from core.services.retrospectives import RetroRow
 from core.workflow import Step, next_status
@@ -438,15 +438,17 @@ def approve(
 ) -> RetroRow:
     """Approve a submitted retrospective and freeze what it shows.
 
-    The snapshot of its KPI summary and insights is stored with it, so later
-    imports change nothing it shows. `report_hook(session, retrospective_id=...)`
-    renders the signed PDF in the same transaction when given.
+    The snapshot of its KPI summary, insights and daily facts is stored with
+    it, so later imports change nothing it shows; then the signed PDF is
+    rendered from that snapshot and stored, in the same transaction
+    (`report_hook(session, retrospective_id=...)` replaces that step).
     """
     retro = _decide(session, actor, retrospective_id, expected_version)
     comment = _text(comment, "comment", limit=MAX_NOTE, required=False)
     snapshot = retrospectives.make_snapshot(
         retrospectives.live_kpis(session, retro),
         retrospectives.live_insights(session, retro),
+        retrospectives.daily_kpis(session, retro),
     )
 
     now = utcnow()
@@ -472,6 +474,9 @@ def approve(
     )
     if report_hook is not None:
         report_hook(session, retrospective_id=retro.id)
+    else:
+        assert retro.id is not None
+        reports.store_approved_report(session, retrospective_id=retro.id, actor=actor)
     logger.info("retrospective %s approved by %s", retro.id, actor.username)
     return retrospectives.row_of(session, retro)
 
@@ -530,6 +535,8 @@ def reopen(
         "approved_at": retro.approved_at.isoformat() if retro.approved_at else None,
         "decision_comment": retro.decision_comment,
         "snapshot_sha256": retrospectives.snapshot_hash(retro.snapshot),
+        # The stored file stays until the clean-up job removes unreferenced ones.
+        "report_path": retro.report_path,
         "report_sha256": retro.report_sha256,
     }
 

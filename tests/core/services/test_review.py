@@ -317,12 +317,13 @@ def test_full_path_draft_review_changes_draft_review_approved_draft(
     retro = stored(session, w.retro_id)
     assert (retro.status, retro.approved_by_id, retro.snapshot) == ("draft", None, None)
     actions = [e.action for e in events_since(session)]
-    assert actions[-6:] == [
+    assert actions[-7:] == [
         "retrospective.submit",
         "retrospective.request_changes",
         "retrospective.summary",
         "retrospective.submit",
         "retrospective.approve",
+        "retrospective.report",
         "retrospective.reopen",
     ]
 
