@@ -72,6 +72,24 @@ MONEY_FACTS: frozenset[str] = frozenset(
     {"spend", "revenue", "budget", "spend_budgeted"}
 )
 
+# The KPI summary as pages and reports show it: facts, then the catalogue's ratios.
+SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("impressions", "Impressions"),
+    ("clicks", "Clicks"),
+    ("spend", "Spend"),
+    ("conversions", "Conversions"),
+    ("revenue", "Revenue"),
+    ("ctr", "CTR"),
+    ("cpc", "CPC"),
+    ("cpm", "CPM"),
+    ("conversion_rate", "Conversion rate"),
+    ("cpa", "CPA"),
+    ("roas", "ROAS (return per unit of spend; 1.0 = spend earned back)"),
+    ("roi", "ROI (profit per unit of spend)"),
+    ("budget_utilisation", "Budget utilisation"),
+    ("impression_share", "Impression share"),
+)
+
 NO_VALUE = "–"
 
 

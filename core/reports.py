@@ -69,22 +69,7 @@ SOURCE_COLOURS = {
     "internal": "#2A9D8F",
 }
 # The KPI table: facts first, then the catalogue's ratios, as the pages show it.
-KPI_ROWS: tuple[tuple[str, str], ...] = (
-    ("impressions", "Impressions"),
-    ("clicks", "Clicks"),
-    ("spend", "Spend"),
-    ("conversions", "Conversions"),
-    ("revenue", "Revenue"),
-    ("ctr", "CTR"),
-    ("cpc", "CPC"),
-    ("cpm", "CPM"),
-    ("conversion_rate", "Conversion rate"),
-    ("cpa", "CPA"),
-    ("roas", "ROAS (return per unit of spend; 1.0 = earned back)"),
-    ("roi", "ROI (profit per unit of spend)"),
-    ("budget_utilisation", "Budget utilisation"),
-    ("impression_share", "Impression share"),
-)
+KPI_ROWS = metrics.SUMMARY_COLUMNS
 HEADING_STYLE = FontFace(emphasis="BOLD", fill_color=(233, 236, 239))
 
 

@@ -24,22 +24,7 @@ SEVERITY_ICONS = {
     "low": ":material/low_priority:",
 }
 
-KPI_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("impressions", "Impressions"),
-    ("clicks", "Clicks"),
-    ("spend", "Spend"),
-    ("conversions", "Conversions"),
-    ("revenue", "Revenue"),
-    ("ctr", "CTR"),
-    ("cpc", "CPC"),
-    ("cpm", "CPM"),
-    ("conversion_rate", "Conversion rate"),
-    ("cpa", "CPA"),
-    ("roas", "ROAS (return per unit of spend; 1.0 = spend earned back)"),
-    ("roi", "ROI (profit per unit of spend)"),
-    ("budget_utilisation", "Budget utilisation"),
-    ("impression_share", "Impression share"),
-)
+KPI_COLUMNS = metrics.SUMMARY_COLUMNS
 
 
 def kpi_table(kpis: pd.DataFrame, currency: str) -> pd.DataFrame:
