@@ -262,13 +262,22 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     with session_scope() as session:
+        actor = _actor(session, args)
         row = review.approve(
             session,
-            actor=_actor(session, args),
+            actor=actor,
             retrospective_id=args.retrospective,
             comment=args.comment or "",
         )
     print(f"Retrospective {row.id} approved.")
+    # A large report is left to a job; the command line has no scheduler to run it.
+    with read_session() as session:
+        render = jobs.latest_job(
+            session, actor=actor, kind=reports.RENDER_JOB_KIND, target=str(row.id)
+        )
+    if render is not None and render.status == "queued":
+        for done in jobs.run_in_foreground(render.id):
+            print(done.error or done.message)
     return EXIT_OK
 
 
@@ -415,7 +424,13 @@ def _print_rejection(summary: imports.ImportSummary) -> None:
 
 # -- background jobs ------------------------------------------------------------
 
-FOREGROUND_KINDS = ("generate", "create-due-retrospectives", "cleanup", "import-inbox")
+FOREGROUND_KINDS = (
+    "generate",
+    "render-report",
+    "create-due-retrospectives",
+    "cleanup",
+    "import-inbox",
+)
 
 
 def cmd_run_job(args: argparse.Namespace) -> int:
@@ -486,7 +501,9 @@ def _add_job_commands(commands: Any) -> None:
         choices=FOREGROUND_KINDS,
         help=", ".join(FOREGROUND_KINDS),
     )
-    p.add_argument("--target", metavar="ID", help="retrospective id (generate)")
+    p.add_argument(
+        "--target", metavar="ID", help="retrospective id (generate, render-report)"
+    )
     _add_as(p)
     p.set_defaults(func=cmd_run_job)
 

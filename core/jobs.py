@@ -36,6 +36,7 @@ from core.db import get_engine, is_sqlite, read_session, session_scope
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import Job, JobSchedule, JobStatus, Role, User, utcnow
 from core.services import audit, automation, imports, retrospectives, users
+from core.services import reports as report_service
 from core.services.permissions import Action, Actor, require
 
 logger = logging.getLogger(__name__)
@@ -853,6 +854,16 @@ def _generation_failed(session: Session, context: JobContext, error: str) -> Non
     )
 
 
+def _render_report(context: JobContext) -> Outcome:
+    retro_id = _retro_id(context.target)
+    context.progress(10, "Rendering the signed PDF")
+    digest = report_service.render_report(retrospective_id=retro_id)
+    return Outcome(
+        f"Signed PDF of retrospective #{retro_id} stored (SHA-256 {digest[:12]}…).",
+        {"retrospective_id": retro_id, "report_sha256": digest},
+    )
+
+
 def save_upload(data: bytes, file_name: str) -> str:
     """Keep an upload under the data folder for its job; its name there."""
     suffix = Path(file_name).suffix.lower()
@@ -996,6 +1007,15 @@ register(
         Action.CREATE,
         check=_check_generate,
         on_failure=_generation_failed,
+        needs_target=True,
+    )
+)
+register(
+    JobKind(
+        report_service.RENDER_JOB_KIND,
+        "Render the signed PDF of an approved retrospective",
+        _render_report,
+        Action.APPROVE,
         needs_target=True,
     )
 )

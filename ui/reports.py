@@ -13,10 +13,12 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from core.db import session_scope
+from core import jobs
+from core.db import read_session, session_scope
 from core.services import reports
 from core.services.permissions import Actor
 from core.services.retrospectives import RetroRow
+from ui.jobs import follow
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ def download_button(actor: Actor, retro: RetroRow, *, key: str) -> None:
             st.caption("The PDF report can be downloaded once it is approved.")
         return
     approved = retro.status == "approved"
+    if approved and not retro.report_sha256 and _rendering(actor, retro):
+        return
     st.download_button(
         "Download PDF" if approved else "Download draft PDF",
         data=pdf_bytes(actor, retro.id),
@@ -60,3 +64,16 @@ def download_button(actor: Actor, retro: RetroRow, *, key: str) -> None:
         st.caption(f"SHA-256 of the signed PDF: `{retro.report_sha256}`")
     elif not approved:
         st.caption("Rendered when you click, with a DRAFT mark on every page.")
+
+
+def _rendering(actor: Actor, retro: RetroRow) -> bool:
+    """A live progress bar while a job renders a large signed PDF."""
+    with read_session() as session:
+        job = jobs.latest_job(
+            session, actor=actor, kind=reports.RENDER_JOB_KIND, target=str(retro.id)
+        )
+    if job is None or not job.active:
+        return False
+    st.caption("The signed PDF is being rendered; it can be downloaded when done.")
+    follow(job, key=f"render_job_{retro.id}")
+    return True

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session
 
@@ -41,6 +42,11 @@ S = RetroStatus
 # Statuses with something to read: the insights exist and may still change.
 DRAFT_STATUSES = frozenset({S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED})
 PDF_MIME = "application/pdf"
+# Above this many insights a report takes over a second to render (about 1 s
+# for 300 here), which approval would spend holding SQLite's write lock: such a
+# report is rendered by a `render-report` job right after the approval instead.
+INLINE_RENDER_MAX_INSIGHTS = 100
+RENDER_JOB_KIND = "render-report"
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,12 @@ def store_approved_report(
         time.perf_counter() - started,
     )
     return _file(report, approved=True, data=data)
+
+
+def renders_inline(snapshot: dict[str, Any] | None) -> bool:
+    """Whether the report of this approval snapshot is quick enough to render now."""
+    insights = (snapshot or {}).get("insights") or []
+    return len(insights) <= INLINE_RENDER_MAX_INSIGHTS
 
 
 def render_report(*, retrospective_id: int) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from core import jobs
 from core import rules as engine
 from core.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from core.models import (
@@ -440,7 +441,8 @@ def approve(
 
     The snapshot of its KPI summary, insights and daily facts is stored with
     it, so later imports change nothing it shows; then the signed PDF is
-    rendered from that snapshot and stored, in the same transaction
+    rendered from that snapshot and stored, in the same transaction, or for a
+    large report a `render-report` job is queued in it to do so
     (`report_hook(session, retrospective_id=...)` replaces that step).
     """
     retro = _decide(session, actor, retrospective_id, expected_version)
@@ -472,11 +474,19 @@ def approve(
             "snapshot_sha256": retrospectives.snapshot_hash(snapshot),
         },
     )
+    assert retro.id is not None
     if report_hook is not None:
         report_hook(session, retrospective_id=retro.id)
-    else:
-        assert retro.id is not None
+    elif reports.renders_inline(snapshot):
         reports.store_approved_report(session, retrospective_id=retro.id, actor=actor)
+    else:
+        # Queued in the approval's transaction: no approval without its render.
+        jobs.enqueue(
+            session,
+            actor=actor,
+            kind=reports.RENDER_JOB_KIND,
+            target=str(retro.id),
+        )
     logger.info("retrospective %s approved by %s", retro.id, actor.username)
     return retrospectives.row_of(session, retro)
 

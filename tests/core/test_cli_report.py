@@ -10,7 +10,8 @@ from sqlmodel import Session
 
 from core import cli
 from core.models import Retrospective
-from tests.reports_world import ReportWorld, approve, report_world
+from core.services import reports
+from tests.reports_world import ReportWorld, approve, report_world, submit
 
 
 @pytest.fixture
@@ -93,3 +94,47 @@ def test_a_viewer_cannot_export_a_draft(
     assert code == 1
     assert "approved reports only" in err
     assert not output.exists()
+
+
+def test_approve_on_the_command_line_renders_a_large_report_itself(
+    session: Session,
+    world: ReportWorld,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reports, "INLINE_RENDER_MAX_INSIGHTS", 0)
+    submit(session, world)
+    session.close()
+
+    code, out, _ = run(
+        capsys, "approve", str(world.retro_id), "--as", world.approver.username
+    )
+
+    assert code == 0
+    assert "approved" in out
+    assert "Signed PDF of retrospective" in out
+    retro = session.get(Retrospective, world.retro_id)
+    assert retro is not None and retro.report_sha256 is not None
+
+
+def test_run_job_render_report_stores_the_signed_pdf_again(
+    session: Session, world: ReportWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    approve(session, world)
+    retro = session.get(Retrospective, world.retro_id)
+    assert retro is not None
+    expected = retro.report_sha256
+    session.close()
+
+    code, out, _ = run(
+        capsys,
+        "run-job",
+        "render-report",
+        "--target",
+        str(world.retro_id),
+        "--as",
+        world.approver.username,
+    )
+
+    assert code == 0, out
+    assert f"SHA-256 {(expected or '')[:12]}" in out

@@ -6,7 +6,10 @@ import pytest
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
+from core import jobs
+from core.db import read_session
 from core.models import Retrospective
+from core.services import reports
 from tests.pages.test_retrospectives_page import open_page
 from tests.reports_world import ReportWorld, approve, report_world, submit
 from ui.reports import pdf_bytes
@@ -81,3 +84,32 @@ def test_the_approval_queue_offers_the_draft_pdf_of_the_item_shown(
     [label] = download_buttons(at)
     assert label == "Download draft PDF"
     assert pdf_bytes(world.approver, world.retro_id)().startswith(b"%PDF")
+
+
+def test_a_large_report_shows_its_render_job_until_it_is_stored(
+    session: Session, world: ReportWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reports, "INLINE_RENDER_MAX_INSIGHTS", 0)
+    approve(session, world)
+    session.close()
+
+    rendering = open_page(VIEW_PAGE, world.approver, world.retro_id)
+
+    assert not rendering.exception
+    assert download_buttons(rendering) == []
+    assert "being rendered" in captions(rendering)
+    # A viewer cannot see the job: the button renders the report on click.
+    for_viewer = open_page(VIEW_PAGE, world.viewer, world.retro_id)
+    assert download_buttons(for_viewer) == ["Download PDF"]
+
+    job = next(j for j in jobs_listed(world) if j.kind == reports.RENDER_JOB_KIND)
+    jobs.run_in_foreground(job.id)
+    done = open_page(VIEW_PAGE, world.approver, world.retro_id)
+
+    assert download_buttons(done) == ["Download PDF"]
+    assert "SHA-256 of the signed PDF" in captions(done)
+
+
+def jobs_listed(world: ReportWorld) -> list[jobs.JobRow]:
+    with read_session() as session:
+        return jobs.list_jobs(session, actor=world.admin)

@@ -11,9 +11,10 @@ import pytest
 from pypdf import PdfReader
 from sqlmodel import Session, col, select
 
+from core import jobs
 from core.config import get_settings
 from core.errors import InvalidTransition, NotFound, PermissionDenied, ReportUnavailable
-from core.models import AuditEvent, Retrospective
+from core.models import AuditEvent, Job, Retrospective
 from core.services import reports, retrospectives, review
 from tests.reports_world import CJK_NAME, ReportWorld, approve, report_world, submit
 
@@ -287,3 +288,44 @@ def test_a_report_file_is_written_atomically(tmp_path: Path) -> None:
 
     assert target.read_bytes() == b"%PDF-2"
     assert [p.name for p in target.parent.iterdir()] == ["a.pdf"]
+
+
+def test_a_large_report_is_rendered_by_a_job_queued_with_the_approval(
+    session: Session, world: ReportWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reports, "INLINE_RENDER_MAX_INSIGHTS", 0)
+    approve(session, world)
+
+    retro = stored(session, world.retro_id)
+    assert retro.status == "approved"
+    assert retro.report_path is None and retro.report_sha256 is None
+    [job] = session.scalars(
+        select(Job).where(Job.kind == reports.RENDER_JOB_KIND)
+    ).all()
+    assert (job.status, job.target) == ("queued", str(world.retro_id))
+    assert job.requested_by_id == world.approver.id
+    session.close()
+
+    [done] = jobs.run_in_foreground(job.id or 0)
+
+    assert done.status == "succeeded", done.error
+    retro = stored(session, world.retro_id)
+    assert retro.report_sha256 is not None
+    assert done.result == {
+        "retrospective_id": world.retro_id,
+        "report_sha256": retro.report_sha256,
+    }
+    download = reports.report_pdf(
+        session, actor=world.viewer, retrospective_id=world.retro_id
+    )
+    assert download.sha256 == retro.report_sha256
+    assert "Approved by Dana Reyes" in text_of(download.data)
+
+
+def test_a_report_of_few_insights_is_rendered_inline_with_no_job(
+    session: Session, world: ReportWorld
+) -> None:
+    approve(session, world)
+
+    assert stored(session, world.retro_id).report_sha256 is not None
+    assert session.scalars(select(Job)).all() == []
