@@ -16,12 +16,14 @@ in a test. Add a kind by writing its function and one `register` call below.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -375,6 +377,7 @@ def _claim(job_id: int) -> JobContext | None:
                 progress=0,
                 message="Starting",
                 error=None,
+                runner=this_runner(),
             ),
             execution_options={"synchronize_session": False},
         )
@@ -489,13 +492,14 @@ def recover_interrupted() -> list[int]:
     """Fail the jobs a stopped process left running, and free their targets.
 
     Called only where the scheduler starts: that is the one process that runs
-    jobs, so a row still `running` there belongs to a process that is gone.
-    Queued rows are kept; the queue poller runs them.
+    scheduled jobs, so a row still `running` belongs to a process that is gone,
+    unless its runner is a live process on this machine (a `run-job` on the
+    command line). Queued rows are kept; the queue poller runs them.
     """
-    # TODO: a `run-job` running on the command line at that very moment is
-    # marked interrupted too; its end then overwrites the mark.
     with session_scope() as session:
-        stuck = session.exec(select(Job).where(Job.status == J.RUNNING.value)).all()
+        running = session.exec(select(Job).where(Job.status == J.RUNNING.value)).all()
+        # A `run-job` on the command line may be running one right now.
+        stuck = [j for j in running if not runner_alive(j.runner, j.started_at)]
         contexts = [
             JobContext(
                 job_id=int(job.id or 0),
@@ -517,6 +521,56 @@ def recover_interrupted() -> list[int]:
             len(contexts),
         )
     return [c.job_id for c in contexts]
+
+
+def this_runner() -> str:
+    """Who runs a job, written into its row when it starts (see runner_alive)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def runner_alive(runner: str | None, started_at: datetime | None) -> bool:
+    """Whether the process named in a running job's row is still there to run it.
+
+    Only processes on this machine can be asked; one elsewhere counts as gone,
+    so that nothing stays running for ever. This process is starting its
+    scheduler, so none of its jobs run yet.
+    """
+    host, _, pid_text = (runner or "").rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    # Process ids are reused: a live process that started after the job is another.
+    born = _process_started(pid)
+    return born is None or started_at is None or born <= _aware(started_at)
+
+
+def _process_started(pid: int) -> datetime | None:
+    """When a process started, from Linux's /proc; None where that is unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(
+            line.split()[1]
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, IndexError, StopIteration):
+        return None
+    # Field 22 of stat (the 20th after the command name): start in clock ticks.
+    ticks = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return datetime.fromtimestamp(int(boot) + ticks, UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # -- reading jobs ------------------------------------------------------------------

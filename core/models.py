@@ -293,6 +293,8 @@ class Job(SQLModel, table=True):
     # import options) and what it produced (say, the import id): plain JSON.
     params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # "host:pid" of the process running it, so a restart spares the live ones.
+    runner: str | None = Field(default=None, max_length=300)
 
 
 class JobSchedule(SQLModel, table=True):

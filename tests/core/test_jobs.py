@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import threading
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -553,3 +555,42 @@ def test_scheduler_thread_and_ui_write_sqlite_at_once(
     row = jobs.job_status(1)
     assert row is not None
     assert row.message == "step 199"
+
+
+def test_recovery_spares_a_job_a_live_process_here_is_running(
+    session: Session, analyst: Actor
+):
+    retro_id = pending_retro(session, analyst)
+    job = jobs.submit(actor=analyst, kind="generate", target=str(retro_id))
+    assert jobs._claim(job.id) is not None
+    # As if a `run-job` in another process on this machine had claimed it.
+    parent = f"{socket.gethostname()}:{os.getppid()}"
+    stored = session.get(Job, job.id)
+    assert stored is not None and stored.runner == jobs.this_runner()
+    stored.runner = parent
+    session.add(stored)
+    session.commit()
+
+    assert jobs.recover_interrupted() == []
+    row = jobs.job_status(job.id)
+    assert row is not None and row.status == "running"
+
+
+def test_a_runner_is_alive_only_while_its_process_is_the_one_that_started_it():
+    started = datetime.now(UTC)
+    here = socket.gethostname()
+
+    assert jobs.runner_alive(f"{here}:{os.getppid()}", started)
+    assert not jobs.runner_alive(
+        f"{here}:{os.getppid()}", started - timedelta(days=3650)
+    )
+    assert not jobs.runner_alive(jobs.this_runner(), started)
+    assert not jobs.runner_alive(f"elsewhere:{os.getppid()}", started)
+    assert not jobs.runner_alive(None, started)
+    assert not jobs.runner_alive(f"{here}:{dead_pid()}", started)
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
