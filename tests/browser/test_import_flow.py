@@ -20,10 +20,10 @@ def test_the_samples_import_from_the_page(live_app: LiveApp, browser) -> None:
     page.goto(live_app.url)
     wait_for_app(page)
     _log_in_steadily(page, "analyst", live_app.passwords["analyst"])
-    page.get_by_role("heading", name="Campaigns").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Campaigns").first.wait_for(timeout=30_000)
 
     page.get_by_role("link", name="Import", exact=True).click()
-    page.get_by_role("heading", name="Import KPIs").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Import KPIs").first.wait_for(timeout=30_000)
     page.locator(".st-key-import_create label").click()
     wait_for_app(page)
     page.locator(".st-key-import_currency input").fill("USD")
@@ -61,8 +61,8 @@ def _click_until(page, button: str, outcome: str, attempts: int = 3) -> None:
             return
         page.locator(button).click()
         try:
-            page.locator(outcome).wait_for(timeout=30_000)
+            page.locator(outcome).first.wait_for(timeout=30_000)
             return
         except sync_api.TimeoutError:
             continue
-    page.locator(outcome).wait_for(timeout=30_000)
+    page.locator(outcome).first.wait_for(timeout=30_000)

@@ -44,18 +44,18 @@ def test_generate_follows_the_job_to_the_insights(live_app: LiveApp, browser: An
     page.locator(".st-key-retro_view_generate button").click()
     other.goto(f"{live_app.url}/retrospectives")
 
-    page.get_by_text("manual kept").wait_for(timeout=WAIT)
-    other.get_by_role("heading", name="Retrospectives").wait_for(timeout=WAIT)
+    page.get_by_text("manual kept").first.wait_for(timeout=WAIT)
+    other.get_by_role("heading", name="Retrospectives").first.wait_for(timeout=WAIT)
     shown = json.loads(cli(live_app, "show", retro_id, "--json").stdout)
     assert shown["status"] == "draft"
-    page.get_by_text("status draft").wait_for(timeout=WAIT)
+    page.get_by_text("status draft").first.wait_for(timeout=WAIT)
     page.context.close()
 
     admin = logged_in_page(browser, live_app, "admin")
     admin.goto(f"{live_app.url}/jobs")
     wait_for_app(admin)
-    admin.get_by_role("heading", name="Schedules").wait_for(timeout=WAIT)
-    admin.locator(".st-key-jobs_run_cleanup button").wait_for(timeout=WAIT)
+    admin.get_by_role("heading", name="Schedules").first.wait_for(timeout=WAIT)
+    admin.locator(".st-key-jobs_run_cleanup button").first.wait_for(timeout=WAIT)
     # Shown only under a non-empty job list.
-    admin.locator(".st-key-jobs_refresh button").wait_for(timeout=WAIT)
+    admin.locator(".st-key-jobs_refresh button").first.wait_for(timeout=WAIT)
     admin.context.close()

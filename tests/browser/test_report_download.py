@@ -52,7 +52,7 @@ def test_approver_downloads_the_signed_pdf(live_app: LiveApp, browser: Any) -> N
     page = logged_in_page(browser, live_app, "approver")
     page.goto(f"{live_app.url}/retrospective?id={rid}")
     wait_for_app(page)
-    page.get_by_text(expected).wait_for(timeout=WAIT)
+    page.get_by_text(expected).first.wait_for(timeout=WAIT)
     with page.expect_download(timeout=WAIT) as info:
         page.locator(".st-key-retro_view_pdf button").click()
     download = info.value

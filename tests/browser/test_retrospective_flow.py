@@ -44,20 +44,20 @@ def test_analyst_creates_opens_and_reads_insights(live_app: LiveApp, browser) ->
     page.goto(live_app.url)
     wait_for_app(page)
     log_in(page, "analyst", live_app.passwords["analyst"])
-    page.get_by_role("heading", name="Campaigns").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Campaigns").first.wait_for(timeout=30_000)
 
     page.get_by_role("link", name="Retrospectives").click()
-    page.get_by_role("heading", name="Retrospectives").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Retrospectives").first.wait_for(timeout=30_000)
     wait_for_app(page)
     create = page.locator(".st-key-retro_create button")
     if not create.is_visible():
         # Collapsed once other tests have made retrospectives in this server.
         page.get_by_text("New retrospective", exact=True).click()
     create.click()
-    page.get_by_text("generated:").wait_for(timeout=60_000)
+    page.get_by_text("generated:").first.wait_for(timeout=60_000)
     page.locator(".st-key-retro_open button").click()
-    page.get_by_role("heading", name="KPI summary").wait_for(timeout=30_000)
-    page.get_by_role("heading", name="Insights").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="KPI summary").first.wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Insights").first.wait_for(timeout=30_000)
 
     shown = critical_retrospective(live_app)
     page.goto(f"{live_app.url}/retrospective?id={shown['id']}")
@@ -66,6 +66,8 @@ def test_analyst_creates_opens_and_reads_insights(live_app: LiveApp, browser) ->
         i["severity"] == "critical" and i["finding"] == "triggered"
         for i in shown["insights"]
     )
-    page.get_by_role("heading", name=f"Critical ({critical})").wait_for(timeout=30_000)
+    page.get_by_role("heading", name=f"Critical ({critical})").first.wait_for(
+        timeout=30_000
+    )
     page.get_by_text("ROAS (return per unit of spend) was").first.wait_for()
     context.close()

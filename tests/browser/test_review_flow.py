@@ -36,7 +36,7 @@ def logged_in_page(browser: Any, live_app: LiveApp, username: str) -> Any:
     page.goto(live_app.url)
     wait_for_app(page)
     log_in(page, username, live_app.passwords[username])
-    page.get_by_role("heading", name="Campaigns").wait_for(timeout=WAIT)
+    page.get_by_role("heading", name="Campaigns").first.wait_for(timeout=WAIT)
     return page
 
 
@@ -54,28 +54,28 @@ def test_analyst_edits_and_submits_approver_approves(
     title = analyst.locator(f".st-key-title_{finding['id']} input")
     title.fill(NEW_TITLE)
     analyst.locator(f".st-key-save_{finding['id']} button").click()
-    analyst.get_by_text(f"Insight #{finding['id']} saved.").wait_for(timeout=WAIT)
+    analyst.get_by_text(f"Insight #{finding['id']} saved.").first.wait_for(timeout=WAIT)
     analyst.get_by_text(NEW_TITLE).first.wait_for(timeout=WAIT)
     analyst.get_by_text("Rule insight, edited by").first.wait_for(timeout=WAIT)
     analyst.locator(".st-key-review_summary textarea").fill("Meta lost money.")
     analyst.locator(".st-key-review_save_summary button").click()
-    analyst.get_by_text("Summary saved.").wait_for(timeout=WAIT)
+    analyst.get_by_text("Summary saved.").first.wait_for(timeout=WAIT)
     analyst.locator(".st-key-review_submit button").click()
-    analyst.get_by_text("Submitted for approval.").wait_for(timeout=WAIT)
+    analyst.get_by_text("Submitted for approval.").first.wait_for(timeout=WAIT)
 
     approver = logged_in_page(browser, live_app, "approver")
     approver.get_by_role("link", name="Approvals").click()
-    approver.get_by_role("heading", name="Approvals").wait_for(timeout=WAIT)
+    approver.get_by_role("heading", name="Approvals").first.wait_for(timeout=WAIT)
     wait_for_app(approver)
     approver.get_by_text(NEW_TITLE).first.wait_for(timeout=WAIT)
     approver.locator(".st-key-approve_button button").click()
-    approver.get_by_text(f"Retrospective #{retro['id']} approved.").wait_for(
+    approver.get_by_text(f"Retrospective #{retro['id']} approved.").first.wait_for(
         timeout=WAIT
     )
 
     analyst.goto(view_url)
     wait_for_app(analyst)
-    analyst.get_by_text("Approved by").wait_for(timeout=WAIT)
+    analyst.get_by_text("Approved by").first.wait_for(timeout=WAIT)
     assert analyst.locator(".st-key-review_submit").count() == 0
     shown = json.loads(cli(live_app, "show", str(retro["id"]), "--json").stdout)
     assert shown["status"] == "approved"
