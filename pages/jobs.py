@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from core import jobs
@@ -38,7 +40,8 @@ if jobs.active_scheduler() is None:
     )
 
 
-def act(call, done: str) -> None:  # type: ignore[no-untyped-def]
+def act(call: Callable[[], object], done: str) -> None:
+    """Run an admin action, keep its outcome for the rerun that shows it."""
     try:
         call()
     except DomainError as exc:
