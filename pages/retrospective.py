@@ -16,7 +16,7 @@ from core.services.permissions import Action
 from ui import review as controls
 from ui.jobs import follow, watch
 from ui.reports import download_button
-from ui.retro_view import kpi_table, render_insights
+from ui.retro_view import kpi_table, pick_label, render_insights
 from ui.session import current_actor
 from ui.text import escape, plain_heading
 
@@ -44,7 +44,7 @@ retro_id = st.selectbox(
     "Retrospective",
     ids,
     index=ids.index(preselected) if preselected in by_id else 0,
-    format_func=lambda rid: f"#{rid} {by_id[rid].campaign} ({by_id[rid].status})",
+    format_func=lambda rid: pick_label(by_id[rid]),
     key="retro_view_pick",
 )
 st.session_state["retrospective_id"] = retro_id

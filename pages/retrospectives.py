@@ -11,6 +11,7 @@ from core.errors import DomainError
 from core.services import campaigns, retrospectives
 from core.services.permissions import Action
 from ui.jobs import follow, watch
+from ui.retro_view import pick_label
 from ui.session import current_actor
 from ui.text import escape
 
@@ -107,7 +108,7 @@ by_id = {r.id: r for r in rows}
 picked = st.selectbox(
     "Retrospective",
     list(by_id),
-    format_func=lambda rid: f"#{rid} {by_id[rid].campaign} ({by_id[rid].status})",
+    format_func=lambda rid: pick_label(by_id[rid]),
     key="retro_pick",
 )
 selected = by_id[int(picked)]

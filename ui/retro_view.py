@@ -13,7 +13,7 @@ import streamlit as st
 
 from core import metrics
 from core import rules as engine
-from core.services.retrospectives import InsightRow
+from core.services.retrospectives import InsightRow, RetroRow
 from ui.text import escape
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
@@ -25,6 +25,12 @@ SEVERITY_ICONS = {
 }
 
 KPI_COLUMNS = metrics.SUMMARY_COLUMNS
+
+
+def pick_label(retro: RetroRow) -> str:
+    """A retrospective in a picker: what never changes, so the label never goes
+    stale (the status is shown beside it and changes under a kept selection)."""
+    return f"#{retro.id} {retro.campaign} ({retro.period_start} – {retro.period_end})"
 
 
 def kpi_table(kpis: pd.DataFrame, currency: str) -> pd.DataFrame:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, date, datetime
 
 import pandas as pd
 
 from core import metrics
-from core.services.retrospectives import InsightRow
-from ui.retro_view import evidence_line, group_insights, kpi_table
+from core.services.retrospectives import InsightRow, RetroRow
+from ui.retro_view import evidence_line, group_insights, kpi_table, pick_label
 
 RATE = InsightRow(
     id=1,
@@ -107,3 +108,23 @@ def test_kpi_table_labels_roas_and_roi_apart() -> None:
     assert table.loc[0, "Spend"] == "200.00 EUR"
     assert table.loc[0, "CPA"] == metrics.NO_VALUE
     assert table.loc[0, "Impression share"] == metrics.NO_VALUE
+
+
+def test_a_picker_label_names_what_never_changes() -> None:
+    draft = RetroRow(
+        id=3,
+        campaign_id=7,
+        campaign="Winter Sale",
+        currency="EUR",
+        status="draft",
+        title="",
+        period_start=date(2026, 11, 1),
+        period_end=date(2026, 11, 30),
+        created_at=datetime(2026, 12, 1, tzinfo=UTC),
+        created_by="Sam Patel",
+        version=2,
+        error=None,
+    )
+
+    assert pick_label(draft) == pick_label(replace(draft, status="approved"))
+    assert pick_label(draft) == "#3 Winter Sale (2026-11-01 – 2026-11-30)"
