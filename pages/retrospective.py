@@ -81,6 +81,13 @@ download_button(actor, retro, key="retro_view_pdf")
 def generate() -> None:
     """Queue generation as a background job; the next run follows its progress."""
     try:
+        with read_session() as session:
+            retrospectives.check_can_generate(
+                session,
+                actor=actor,
+                retrospective_id=retro.id,
+                expected_version=retro.version,
+            )
         queued = jobs.submit(actor=actor, kind="generate", target=str(retro.id))
     except DomainError as exc:
         st.error(escape(str(exc)))

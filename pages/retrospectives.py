@@ -38,9 +38,16 @@ def open_retrospective(retro_id: int) -> None:
     st.switch_page("pages/retrospective.py", query_params={"id": str(retro_id)})
 
 
-def generate(retro_id: int) -> None:
+def generate(retro_id: int, *, shown_version: int | None = None) -> None:
     """Queue generation as a background job, then rerun to follow its progress."""
     try:
+        with read_session() as session:
+            retrospectives.check_can_generate(
+                session,
+                actor=actor,
+                retrospective_id=retro_id,
+                expected_version=shown_version,
+            )
         queued = jobs.submit(actor=actor, kind="generate", target=str(retro_id))
     except DomainError as exc:
         st.session_state[ERROR_KEY] = str(exc)
@@ -134,4 +141,4 @@ if (
     and not generating
     and right.button(label, type="primary", key="retro_generate")
 ):
-    generate(selected.id)
+    generate(selected.id, shown_version=selected.version)

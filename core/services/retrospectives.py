@@ -793,11 +793,21 @@ def _write_findings(
 
 
 def check_can_generate(
-    session: Session, *, actor: Actor, retrospective_id: int, regenerate: bool = True
+    session: Session,
+    *,
+    actor: Actor,
+    retrospective_id: int,
+    regenerate: bool = True,
+    expected_version: int | None = None,
 ) -> None:
-    """Refuse now what generating would refuse, before a job is queued for it."""
+    """Refuse now what generating would refuse, before a job is queued for it.
+
+    With the version a page showed, a click on a retrospective someone changed
+    since is refused too: regenerating would replace what they just edited.
+    """
     require(actor, Action.CREATE)
     retro = visible_retrospective(session, actor=actor, retro_id=retrospective_id)
+    check_version(retro, expected_version)
     _check_can_generate(session, retro, regenerate=regenerate)
 
 

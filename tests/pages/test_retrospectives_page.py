@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import rules as engine
 from core.models import Campaign, Insight, Job, Retrospective, Role
-from core.services import retrospectives
+from core.services import retrospectives, review
 from core.services import rules as rule_service
 from core.services.permissions import Actor
 from tests.factories import add_kpis, make_campaign, make_user
@@ -224,6 +224,26 @@ def test_view_regenerates_for_analysts_only(session: Session, analyst: Actor) ->
     session.expire_all()
     assert session.get(Retrospective, retro_id).version == 5  # type: ignore[union-attr]
     session.commit()
+
+
+def test_regenerate_after_someone_else_changed_it_is_refused_as_stale(
+    session: Session, analyst: Actor
+) -> None:
+    campaign = campaign_with_kpis(session, analyst, "W")
+    retro_id = generated(session, analyst, campaign)
+    at = open_page(VIEW_PAGE, analyst, retro_id)
+    jobs_before = len(session.scalars(select(Job)).all())
+    review.write_summary(
+        session, actor=analyst, retrospective_id=retro_id, summary="Edited elsewhere"
+    )
+    session.commit()
+
+    at.button(key="retro_view_regenerate").click().run()
+
+    assert not at.exception
+    assert "Someone else changed this retrospective first" in at.error[0].value
+    session.expire_all()
+    assert len(session.scalars(select(Job)).all()) == jobs_before
 
 
 def test_view_shows_typed_text_inert(session: Session, analyst: Actor) -> None:
