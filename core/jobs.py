@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 from core.config import Settings, get_settings
 from core.db import get_engine, is_sqlite, read_session, session_scope
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from core.models import Job, JobSchedule, JobStatus, Role, User, utcnow
+from core.models import Job, JobSchedule, JobStatus, Role, User, as_utc, utcnow
 from core.services import audit, automation, imports, retrospectives, users
 from core.services import reports as report_service
 from core.services.permissions import Action, Actor, require
@@ -549,7 +549,7 @@ def runner_alive(runner: str | None, started_at: datetime | None) -> bool:
         pass
     # Process ids are reused: a live process that started after the job is another.
     born = _process_started(pid)
-    return born is None or started_at is None or born <= _aware(started_at)
+    return born is None or started_at is None or born <= as_utc(started_at)
 
 
 def _process_started(pid: int) -> datetime | None:
@@ -566,11 +566,6 @@ def _process_started(pid: int) -> datetime | None:
     # Field 22 of stat (the 20th after the command name): start in clock ticks.
     ticks = int(fields[19]) / os.sysconf("SC_CLK_TCK")
     return datetime.fromtimestamp(int(boot) + ticks, UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # -- reading jobs ------------------------------------------------------------------

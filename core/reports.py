@@ -37,6 +37,7 @@ from PIL import Image
 
 from core import fonts, metrics
 from core import rules as engine
+from core.models import as_utc
 from core.services.retrospectives import InsightRow, RetroRow
 
 A4_WIDTH_MM = 210
@@ -450,8 +451,7 @@ class ReportPDF(FPDF):
 def _when(moment: datetime | None) -> str:
     if moment is None:
         return "–"
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return f"{aware.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return f"{as_utc(moment).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _who(name: str | None, moment: datetime | None) -> str:

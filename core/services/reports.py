@@ -21,7 +21,6 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from core import reports
 from core.config import get_settings
 from core.db import session_scope
 from core.errors import InvalidTransition, NotFound, PermissionDenied, ReportUnavailable
-from core.models import Campaign, Retrospective, RetroStatus, User, utcnow
+from core.models import Campaign, Retrospective, RetroStatus, User, as_utc, utcnow
 from core.services import audit, retrospectives
 from core.services.permissions import Action, Actor
 from core.services.retrospectives import RetroRow
@@ -229,13 +228,6 @@ def report_id(retro: Retrospective) -> str:
     return f"RETRO-{retro.id}-V{retro.version}"
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive UTC; fpdf2 would read a naive time as local.
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def _report_data(
     session: Session, retro: Retrospective, *, draft: bool
 ) -> reports.ReportData:
@@ -253,7 +245,8 @@ def _report_data(
         insights = retrospectives.snapshot_insights(retro.snapshot)
         daily = retrospectives.snapshot_daily(retro.snapshot)
         # The approval time, to the second: rendering again gives the same bytes.
-        approved = _aware(retro.approved_at) or utcnow()
+        # fpdf2 would read a naive time as local.
+        approved = as_utc(retro.approved_at) if retro.approved_at else utcnow()
         generated_at = approved.replace(microsecond=0)
         fingerprint = retrospectives.snapshot_hash(retro.snapshot)
     return reports.ReportData(
