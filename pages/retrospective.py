@@ -14,7 +14,7 @@ from core.errors import DomainError
 from core.services import retrospectives
 from core.services.permissions import Action
 from ui import review as controls
-from ui.jobs import follow, watch
+from ui.jobs import follow, queue_generation
 from ui.reports import download_button
 from ui.retro_view import kpi_table, pick_label, render_insights
 from ui.session import current_actor
@@ -81,18 +81,10 @@ download_button(actor, retro, key="retro_view_pdf")
 def generate() -> None:
     """Queue generation as a background job; the next run follows its progress."""
     try:
-        with read_session() as session:
-            retrospectives.check_can_generate(
-                session,
-                actor=actor,
-                retrospective_id=retro.id,
-                expected_version=retro.version,
-            )
-        queued = jobs.submit(actor=actor, kind="generate", target=str(retro.id))
+        queue_generation(actor, retro.id, shown_version=retro.version)
     except DomainError as exc:
         st.error(escape(str(exc)))
         return
-    watch(queued.id)
     st.rerun()
 
 

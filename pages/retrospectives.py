@@ -10,7 +10,7 @@ from core.db import read_session, session_scope
 from core.errors import DomainError
 from core.services import campaigns, retrospectives
 from core.services.permissions import Action
-from ui.jobs import follow, watch
+from ui.jobs import follow, queue_generation
 from ui.retro_view import pick_label
 from ui.session import current_actor
 from ui.text import escape
@@ -41,18 +41,9 @@ def open_retrospective(retro_id: int) -> None:
 def generate(retro_id: int, *, shown_version: int | None = None) -> None:
     """Queue generation as a background job, then rerun to follow its progress."""
     try:
-        with read_session() as session:
-            retrospectives.check_can_generate(
-                session,
-                actor=actor,
-                retrospective_id=retro_id,
-                expected_version=shown_version,
-            )
-        queued = jobs.submit(actor=actor, kind="generate", target=str(retro_id))
+        queue_generation(actor, retro_id, shown_version=shown_version)
     except DomainError as exc:
         st.session_state[ERROR_KEY] = str(exc)
-    else:
-        watch(queued.id)
     st.rerun()
 
 

@@ -18,6 +18,8 @@ from core import jobs
 from core.db import read_session
 from core.errors import DomainError
 from core.jobs import JobRow, ScheduleRow
+from core.services import retrospectives
+from core.services.permissions import Actor
 from ui.session import current_actor
 
 POLL_SECONDS = 1.0
@@ -41,6 +43,25 @@ def progress_text(job: JobRow) -> str:
 def watch(job_id: int) -> None:
     """Remember that this session started a job, to tell its outcome once."""
     st.session_state.setdefault(FOLLOWED_KEY, set()).add(job_id)
+
+
+def queue_generation(
+    actor: Actor, retrospective_id: int, *, shown_version: int | None = None
+) -> JobRow:
+    """Queue a retrospective's generation and follow it; DomainError when refused.
+
+    With the version the page showed, a retrospective changed since is refused.
+    """
+    with read_session() as session:
+        retrospectives.check_can_generate(
+            session,
+            actor=actor,
+            retrospective_id=retrospective_id,
+            expected_version=shown_version,
+        )
+    queued = jobs.submit(actor=actor, kind="generate", target=str(retrospective_id))
+    watch(queued.id)
+    return queued
 
 
 def follow(job: JobRow | None, *, key: str) -> JobRow | None:
